@@ -1,0 +1,1 @@
+//! aarch64 kernels: NEON and NEON with the dot-product extension.

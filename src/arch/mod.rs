@@ -1,0 +1,8 @@
+//! Every `std::arch` kernel, one file per operation and instruction set. This is the only
+//! place (with `kernels/` for C) where SIMD intrinsics may appear; each kernel is an
+//! `unsafe fn` with `#[target_feature]` and a `# Safety` section.
+
+#[cfg(target_arch = "aarch64")]
+pub mod aarch64;
+#[cfg(target_arch = "x86_64")]
+pub mod x86_64;

@@ -1,0 +1,1 @@
+//! x86-64 kernels: AVX2 (+FMA, F16C), AVX-512 (F/BW/VL/DQ) and AVX-512 VNNI.

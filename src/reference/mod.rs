@@ -1,0 +1,20 @@
+//! The scalar reference model: the specification of every result lowp computes.
+//!
+//! Each function is plain, single-threaded Rust that fixes one order of f32 operations per
+//! output element (documented on the function). Every kernel on every instruction-set level
+//! returns exactly these bits; the property tests hold them to it. The arithmetic follows
+//! FBGEMM's reference implementations step for step, so results also match FBGEMM's where
+//! FBGEMM is exact; each deliberate difference is documented where it happens.
+//!
+//! The functions validate their inputs like the dispatched operations do, so they are safe
+//! to call directly, e.g. to check a kernel's output in a user's own tests.
+
+mod embedding_bag;
+mod gemm_i64;
+mod gemm_u8i8;
+mod quantize;
+
+pub use embedding_bag::embedding_bag;
+pub use gemm_i64::gemm_i64;
+pub use gemm_u8i8::gemm_u8i8;
+pub use quantize::{dequantize, quantize};

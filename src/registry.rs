@@ -1,0 +1,272 @@
+//! The one list of kernels.
+//!
+//! Every kernel lowp has is one [`Entry`] in [`ENTRIES`], keyed by (operation, ISA,
+//! specialization). Dispatch ([`select`]), the property tests, the ISA-coverage test, the
+//! benchmarks and the report all read this list, so a kernel added here is dispatched,
+//! tested and benchmarked everywhere without further wiring.
+//!
+//! Kernels are `unsafe fn`s: they may assume the checks of the safe layer that calls them
+//! (documented at each kernel type). The Scalar entries are the reference model itself.
+
+use std::cell::Cell;
+use std::fmt;
+
+use crate::embedding::{Bags, Output, Pooling};
+use crate::error::Result;
+use crate::format::{Format, Table};
+use crate::gemm::{GemmOutput, MatMut, MatRef, OutputStage, U8I8Problem};
+use crate::isa::Isa;
+use crate::quantize::QuantInput;
+use crate::reference;
+
+/// An operation, with the table format where the kernel depends on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Op {
+    /// Embedding bags over a table of this format.
+    EmbeddingBag(Format),
+    /// f32/f16 rows → this quantized format.
+    Quantize(Format),
+    /// This quantized format → f32/f16/bf16 rows.
+    Dequantize(Format),
+    /// u8 × i8 GEMM with an output stage.
+    GemmU8I8,
+    /// Wrapping i64 GEMM.
+    GemmI64,
+}
+
+impl Op {
+    /// Every operation the crate defines.
+    pub fn all() -> Vec<Op> {
+        let mut ops = Vec::new();
+        ops.extend(Format::ALL.map(Op::EmbeddingBag));
+        for f in Format::ALL.into_iter().filter(|f| f.is_quantized()) {
+            ops.push(Op::Quantize(f));
+            ops.push(Op::Dequantize(f));
+        }
+        ops.push(Op::GemmU8I8);
+        ops.push(Op::GemmI64);
+        ops
+    }
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Op::EmbeddingBag(format) => write!(f, "embedding_bag/{format}"),
+            Op::Quantize(format) => write!(f, "quantize/{format}"),
+            Op::Dequantize(format) => write!(f, "dequantize/{format}"),
+            Op::GemmU8I8 => f.write_str("gemm/u8i8"),
+            Op::GemmI64 => f.write_str("gemm/i64"),
+        }
+    }
+}
+
+/// Which shapes a kernel is compiled for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Spec {
+    /// Any shape.
+    Any,
+    /// Only this dimension (embedding dim, or GEMM column count), known at compile time.
+    Dim(usize),
+}
+
+impl Spec {
+    /// Whether a kernel with this specialization handles dimension `dim`.
+    pub fn accepts(self, dim: usize) -> bool {
+        match self {
+            Spec::Any => true,
+            Spec::Dim(d) => d == dim,
+        }
+    }
+}
+
+/// Sums bags. The caller has built `table` and `bags` through their checking constructors
+/// and checked the output with `embedding::check_output`; the kernel checks indices.
+pub type EmbeddingBagFn =
+    unsafe fn(&Table<'_>, &Bags<'_>, Pooling, &mut Output<'_>, usize) -> Result<()>;
+/// Quantizes rows; the caller has run `quantize::check_quantize`.
+pub type QuantizeFn = unsafe fn(Format, QuantInput<'_>, usize, usize, &mut [u8]) -> Result<()>;
+/// Dequantizes a table; the caller has run `quantize::check_dequantize`.
+pub type DequantizeFn = unsafe fn(&Table<'_>, &mut Output<'_>) -> Result<()>;
+/// u8 × i8 GEMM; the caller has run `U8I8Problem::validate`.
+pub type GemmU8I8Fn =
+    unsafe fn(&U8I8Problem<'_>, &OutputStage<'_>, &mut GemmOutput<'_>, usize) -> Result<()>;
+/// i64 GEMM; the caller has run `gemm::validate_i64`.
+pub type GemmI64Fn =
+    unsafe fn(usize, usize, usize, &MatRef<'_>, &MatRef<'_>, &mut MatMut<'_>, bool) -> Result<()>;
+
+/// A kernel's entry point, typed by operation.
+#[derive(Clone, Copy)]
+pub enum Kernel {
+    /// See [`EmbeddingBagFn`].
+    EmbeddingBag(EmbeddingBagFn),
+    /// See [`QuantizeFn`].
+    Quantize(QuantizeFn),
+    /// See [`DequantizeFn`].
+    Dequantize(DequantizeFn),
+    /// See [`GemmU8I8Fn`].
+    GemmU8I8(GemmU8I8Fn),
+    /// See [`GemmI64Fn`].
+    GemmI64(GemmI64Fn),
+}
+
+impl fmt::Debug for Kernel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Kernel")
+    }
+}
+
+/// One kernel: what it computes, the level it needs, the shapes it takes.
+#[derive(Clone, Copy, Debug)]
+pub struct Entry {
+    /// The operation.
+    pub op: Op,
+    /// The level the kernel is compiled for; it runs only where that level is available.
+    pub isa: Isa,
+    /// The shapes it handles.
+    pub spec: Spec,
+    /// The entry point.
+    pub kernel: Kernel,
+}
+
+/// The reference model's entry for `op`: the Scalar level of every operation.
+const fn scalar(op: Op, kernel: Kernel) -> Entry {
+    Entry {
+        op,
+        isa: Isa::Scalar,
+        spec: Spec::Any,
+        kernel,
+    }
+}
+
+/// Every kernel lowp has. Order does not matter: [`select`] picks by level and spec.
+pub static ENTRIES: &[Entry] = &[
+    scalar(
+        Op::EmbeddingBag(Format::F32),
+        Kernel::EmbeddingBag(reference::embedding_bag),
+    ),
+    scalar(
+        Op::EmbeddingBag(Format::F16),
+        Kernel::EmbeddingBag(reference::embedding_bag),
+    ),
+    scalar(
+        Op::EmbeddingBag(Format::Bf16),
+        Kernel::EmbeddingBag(reference::embedding_bag),
+    ),
+    scalar(
+        Op::EmbeddingBag(Format::Q8),
+        Kernel::EmbeddingBag(reference::embedding_bag),
+    ),
+    scalar(
+        Op::EmbeddingBag(Format::Q4),
+        Kernel::EmbeddingBag(reference::embedding_bag),
+    ),
+    scalar(
+        Op::EmbeddingBag(Format::Q2),
+        Kernel::EmbeddingBag(reference::embedding_bag),
+    ),
+    scalar(
+        Op::Quantize(Format::Q8),
+        Kernel::Quantize(reference::quantize),
+    ),
+    scalar(
+        Op::Quantize(Format::Q4),
+        Kernel::Quantize(reference::quantize),
+    ),
+    scalar(
+        Op::Quantize(Format::Q2),
+        Kernel::Quantize(reference::quantize),
+    ),
+    scalar(
+        Op::Dequantize(Format::Q8),
+        Kernel::Dequantize(reference::dequantize),
+    ),
+    scalar(
+        Op::Dequantize(Format::Q4),
+        Kernel::Dequantize(reference::dequantize),
+    ),
+    scalar(
+        Op::Dequantize(Format::Q2),
+        Kernel::Dequantize(reference::dequantize),
+    ),
+    scalar(Op::GemmU8I8, Kernel::GemmU8I8(reference::gemm_u8i8)),
+    scalar(Op::GemmI64, Kernel::GemmI64(reference::gemm_i64)),
+];
+
+/// Every kernel lowp has, for tests, benchmarks and the report.
+pub fn entries() -> &'static [Entry] {
+    ENTRIES
+}
+
+/// The kernels for `op` that this CPU can run at `level`.
+pub fn runnable(op: Op, level: Isa) -> impl Iterator<Item = &'static Entry> {
+    ENTRIES
+        .iter()
+        .filter(move |e| e.op == op && e.isa.runs_under(level) && e.isa.is_available())
+}
+
+/// The kernel dispatch uses for `op` at dimension `dim` under level `level`: the highest
+/// level at or below `level`, and within it a kernel specialized for `dim` before a
+/// general one. The Scalar entry of every operation guarantees an answer.
+pub fn select(op: Op, dim: usize, level: Isa) -> &'static Entry {
+    runnable(op, level)
+        .filter(|e| e.spec.accepts(dim))
+        .max_by_key(|e| (e.isa, e.spec != Spec::Any))
+        .unwrap_or_else(|| panic!("the registry has no Scalar entry for {op}"))
+}
+
+thread_local! {
+    static LAST_RUN: Cell<Option<(Op, Isa, Spec)>> = const { Cell::new(None) };
+}
+
+/// Notes on this thread that `entry` is about to run (read by [`last_run`]).
+pub(crate) fn record(entry: &Entry) {
+    LAST_RUN.with(|last| last.set(Some((entry.op, entry.isa, entry.spec))));
+}
+
+/// The (operation, level, specialization) of the last kernel a dispatched operation ran
+/// on this thread. Tests use it to prove that a level ran its own kernel rather than
+/// falling back silently.
+pub fn last_run() -> Option<(Op, Isa, Spec)> {
+    LAST_RUN.with(Cell::get)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_has_a_scalar_entry() {
+        for op in Op::all() {
+            let scalar: Vec<_> = ENTRIES
+                .iter()
+                .filter(|e| e.op == op && e.isa == Isa::Scalar)
+                .collect();
+            assert_eq!(scalar.len(), 1, "{op}");
+            assert_eq!(scalar[0].spec, Spec::Any, "{op}");
+        }
+    }
+
+    #[test]
+    fn keys_are_unique() {
+        for (i, a) in ENTRIES.iter().enumerate() {
+            for b in &ENTRIES[i + 1..] {
+                assert!(
+                    (a.op, a.isa, a.spec) != (b.op, b.isa, b.spec),
+                    "duplicate entry {} {} {:?}",
+                    a.op,
+                    a.isa,
+                    a.spec
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn scalar_cap_selects_scalar() {
+        for op in Op::all() {
+            assert_eq!(select(op, 64, Isa::Scalar).isa, Isa::Scalar);
+        }
+    }
+}
