@@ -7,6 +7,8 @@
 //! the bags are summed (one compare per index, as FBGEMM does), so an error names the bag,
 //! the position inside it and the index.
 
+pub mod plan;
+
 use std::ops::Range;
 
 use crate::error::{Error, Result, strided_len};
@@ -405,11 +407,12 @@ pub fn embedding_bag(
         unreachable!("registry entries for embedding bags hold embedding-bag kernels")
     };
     registry::record(entry);
+    let prefetch = plan::Prefetch::default();
     // SAFETY: `table` holds exactly rows × row_bytes bytes (Table::new), `bags` has
     // validated offsets or lengths and weight counts (Bags constructors), and the output
     // holds bags rows of dim at out_stride (check_output above). Kernels check every index
     // against the table's rows themselves.
-    unsafe { kernel(table, bags, pooling, &mut out, out_stride) }
+    unsafe { kernel(table, bags, pooling, &mut out, out_stride, prefetch) }
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@
 use std::cell::Cell;
 use std::fmt;
 
+use crate::embedding::plan::Prefetch;
 use crate::embedding::{Bags, Output, Pooling};
 use crate::error::Result;
 use crate::format::{Format, Table};
@@ -81,10 +82,11 @@ impl Spec {
     }
 }
 
-/// Sums bags. The caller has built `table` and `bags` through their checking constructors
-/// and checked the output with `embedding::check_output`; the kernel checks indices.
+/// Sums bags, prefetching rows as told. The caller has built `table` and `bags` through
+/// their checking constructors and checked the output with `embedding::check_output`; the
+/// kernel checks indices.
 pub type EmbeddingBagFn =
-    unsafe fn(&Table<'_>, &Bags<'_>, Pooling, &mut Output<'_>, usize) -> Result<()>;
+    unsafe fn(&Table<'_>, &Bags<'_>, Pooling, &mut Output<'_>, usize, Prefetch) -> Result<()>;
 /// Quantizes rows; the caller has run `quantize::check_quantize`.
 pub type QuantizeFn = unsafe fn(Format, QuantInput<'_>, usize, usize, &mut [u8]) -> Result<()>;
 /// Dequantizes a table; the caller has run `quantize::check_dequantize`.
@@ -140,31 +142,62 @@ const fn scalar(op: Op, kernel: Kernel) -> Entry {
     }
 }
 
+/// The reference embedding bag as an [`EmbeddingBagFn`]: it has no prefetch option.
+fn reference_embedding_bag(
+    table: &Table<'_>,
+    bags: &Bags<'_>,
+    pooling: Pooling,
+    out: &mut Output<'_>,
+    out_stride: usize,
+    _prefetch: Prefetch,
+) -> Result<()> {
+    reference::embedding_bag(table, bags, pooling, out, out_stride)
+}
+
+/// An embedding-bag kernel over float rows from `crate::arch`'s `sls_*` files.
+const fn sls(isa: Isa, format: Format, spec: Spec) -> Entry {
+    let kernel = match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => crate::arch::x86_64::sls_avx2::kernel(format, spec),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => crate::arch::x86_64::sls_avx512::kernel(format, spec),
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => crate::arch::aarch64::sls_neon::kernel(format, spec),
+        _ => panic!("no float embedding-bag kernels at this level"),
+    };
+    Entry {
+        op: Op::EmbeddingBag(format),
+        isa,
+        spec,
+        kernel: Kernel::EmbeddingBag(kernel),
+    }
+}
+
 /// Every kernel lowp has. Order does not matter: [`select`] picks by level and spec.
 pub static ENTRIES: &[Entry] = &[
     scalar(
         Op::EmbeddingBag(Format::F32),
-        Kernel::EmbeddingBag(reference::embedding_bag),
+        Kernel::EmbeddingBag(reference_embedding_bag),
     ),
     scalar(
         Op::EmbeddingBag(Format::F16),
-        Kernel::EmbeddingBag(reference::embedding_bag),
+        Kernel::EmbeddingBag(reference_embedding_bag),
     ),
     scalar(
         Op::EmbeddingBag(Format::Bf16),
-        Kernel::EmbeddingBag(reference::embedding_bag),
+        Kernel::EmbeddingBag(reference_embedding_bag),
     ),
     scalar(
         Op::EmbeddingBag(Format::Q8),
-        Kernel::EmbeddingBag(reference::embedding_bag),
+        Kernel::EmbeddingBag(reference_embedding_bag),
     ),
     scalar(
         Op::EmbeddingBag(Format::Q4),
-        Kernel::EmbeddingBag(reference::embedding_bag),
+        Kernel::EmbeddingBag(reference_embedding_bag),
     ),
     scalar(
         Op::EmbeddingBag(Format::Q2),
-        Kernel::EmbeddingBag(reference::embedding_bag),
+        Kernel::EmbeddingBag(reference_embedding_bag),
     ),
     scalar(
         Op::Quantize(Format::Q8),
@@ -192,6 +225,120 @@ pub static ENTRIES: &[Entry] = &[
     ),
     scalar(Op::GemmU8I8, Kernel::GemmU8I8(reference::gemm_u8i8)),
     scalar(Op::GemmI64, Kernel::GemmI64(reference::gemm_i64)),
+    #[cfg(target_arch = "x86_64")]
+    sls(Isa::Avx2, Format::F32, Spec::Dim(16)),
+    #[cfg(target_arch = "x86_64")]
+    sls(Isa::Avx2, Format::F32, Spec::Dim(32)),
+    #[cfg(target_arch = "x86_64")]
+    sls(Isa::Avx2, Format::F32, Spec::Dim(64)),
+    #[cfg(target_arch = "x86_64")]
+    sls(Isa::Avx2, Format::F32, Spec::Dim(128)),
+    #[cfg(target_arch = "x86_64")]
+    sls(Isa::Avx2, Format::F32, Spec::Dim(256)),
+    #[cfg(target_arch = "x86_64")]
+    sls(Isa::Avx2, Format::F32, Spec::Any),
+    #[cfg(target_arch = "x86_64")]
+    sls(Isa::Avx2, Format::F16, Spec::Dim(16)),
+    #[cfg(target_arch = "x86_64")]
+    sls(Isa::Avx2, Format::F16, Spec::Dim(32)),
+    #[cfg(target_arch = "x86_64")]
+    sls(Isa::Avx2, Format::F16, Spec::Dim(64)),
+    #[cfg(target_arch = "x86_64")]
+    sls(Isa::Avx2, Format::F16, Spec::Dim(128)),
+    #[cfg(target_arch = "x86_64")]
+    sls(Isa::Avx2, Format::F16, Spec::Dim(256)),
+    #[cfg(target_arch = "x86_64")]
+    sls(Isa::Avx2, Format::F16, Spec::Any),
+    #[cfg(target_arch = "x86_64")]
+    sls(Isa::Avx2, Format::Bf16, Spec::Dim(16)),
+    #[cfg(target_arch = "x86_64")]
+    sls(Isa::Avx2, Format::Bf16, Spec::Dim(32)),
+    #[cfg(target_arch = "x86_64")]
+    sls(Isa::Avx2, Format::Bf16, Spec::Dim(64)),
+    #[cfg(target_arch = "x86_64")]
+    sls(Isa::Avx2, Format::Bf16, Spec::Dim(128)),
+    #[cfg(target_arch = "x86_64")]
+    sls(Isa::Avx2, Format::Bf16, Spec::Dim(256)),
+    #[cfg(target_arch = "x86_64")]
+    sls(Isa::Avx2, Format::Bf16, Spec::Any),
+    #[cfg(target_arch = "x86_64")]
+    sls(Isa::Avx512, Format::F32, Spec::Dim(16)),
+    #[cfg(target_arch = "x86_64")]
+    sls(Isa::Avx512, Format::F32, Spec::Dim(32)),
+    #[cfg(target_arch = "x86_64")]
+    sls(Isa::Avx512, Format::F32, Spec::Dim(64)),
+    #[cfg(target_arch = "x86_64")]
+    sls(Isa::Avx512, Format::F32, Spec::Dim(128)),
+    #[cfg(target_arch = "x86_64")]
+    sls(Isa::Avx512, Format::F32, Spec::Dim(256)),
+    #[cfg(target_arch = "x86_64")]
+    sls(Isa::Avx512, Format::F32, Spec::Dim(512)),
+    #[cfg(target_arch = "x86_64")]
+    sls(Isa::Avx512, Format::F32, Spec::Any),
+    #[cfg(target_arch = "x86_64")]
+    sls(Isa::Avx512, Format::F16, Spec::Dim(16)),
+    #[cfg(target_arch = "x86_64")]
+    sls(Isa::Avx512, Format::F16, Spec::Dim(32)),
+    #[cfg(target_arch = "x86_64")]
+    sls(Isa::Avx512, Format::F16, Spec::Dim(64)),
+    #[cfg(target_arch = "x86_64")]
+    sls(Isa::Avx512, Format::F16, Spec::Dim(128)),
+    #[cfg(target_arch = "x86_64")]
+    sls(Isa::Avx512, Format::F16, Spec::Dim(256)),
+    #[cfg(target_arch = "x86_64")]
+    sls(Isa::Avx512, Format::F16, Spec::Dim(512)),
+    #[cfg(target_arch = "x86_64")]
+    sls(Isa::Avx512, Format::F16, Spec::Any),
+    #[cfg(target_arch = "x86_64")]
+    sls(Isa::Avx512, Format::Bf16, Spec::Dim(16)),
+    #[cfg(target_arch = "x86_64")]
+    sls(Isa::Avx512, Format::Bf16, Spec::Dim(32)),
+    #[cfg(target_arch = "x86_64")]
+    sls(Isa::Avx512, Format::Bf16, Spec::Dim(64)),
+    #[cfg(target_arch = "x86_64")]
+    sls(Isa::Avx512, Format::Bf16, Spec::Dim(128)),
+    #[cfg(target_arch = "x86_64")]
+    sls(Isa::Avx512, Format::Bf16, Spec::Dim(256)),
+    #[cfg(target_arch = "x86_64")]
+    sls(Isa::Avx512, Format::Bf16, Spec::Dim(512)),
+    #[cfg(target_arch = "x86_64")]
+    sls(Isa::Avx512, Format::Bf16, Spec::Any),
+    #[cfg(target_arch = "aarch64")]
+    sls(Isa::Neon, Format::F32, Spec::Dim(16)),
+    #[cfg(target_arch = "aarch64")]
+    sls(Isa::Neon, Format::F32, Spec::Dim(32)),
+    #[cfg(target_arch = "aarch64")]
+    sls(Isa::Neon, Format::F32, Spec::Dim(64)),
+    #[cfg(target_arch = "aarch64")]
+    sls(Isa::Neon, Format::F32, Spec::Dim(128)),
+    #[cfg(target_arch = "aarch64")]
+    sls(Isa::Neon, Format::F32, Spec::Dim(256)),
+    #[cfg(target_arch = "aarch64")]
+    sls(Isa::Neon, Format::F32, Spec::Any),
+    #[cfg(target_arch = "aarch64")]
+    sls(Isa::Neon, Format::F16, Spec::Dim(16)),
+    #[cfg(target_arch = "aarch64")]
+    sls(Isa::Neon, Format::F16, Spec::Dim(32)),
+    #[cfg(target_arch = "aarch64")]
+    sls(Isa::Neon, Format::F16, Spec::Dim(64)),
+    #[cfg(target_arch = "aarch64")]
+    sls(Isa::Neon, Format::F16, Spec::Dim(128)),
+    #[cfg(target_arch = "aarch64")]
+    sls(Isa::Neon, Format::F16, Spec::Dim(256)),
+    #[cfg(target_arch = "aarch64")]
+    sls(Isa::Neon, Format::F16, Spec::Any),
+    #[cfg(target_arch = "aarch64")]
+    sls(Isa::Neon, Format::Bf16, Spec::Dim(16)),
+    #[cfg(target_arch = "aarch64")]
+    sls(Isa::Neon, Format::Bf16, Spec::Dim(32)),
+    #[cfg(target_arch = "aarch64")]
+    sls(Isa::Neon, Format::Bf16, Spec::Dim(64)),
+    #[cfg(target_arch = "aarch64")]
+    sls(Isa::Neon, Format::Bf16, Spec::Dim(128)),
+    #[cfg(target_arch = "aarch64")]
+    sls(Isa::Neon, Format::Bf16, Spec::Dim(256)),
+    #[cfg(target_arch = "aarch64")]
+    sls(Isa::Neon, Format::Bf16, Spec::Any),
 ];
 
 /// Every kernel lowp has, for tests, benchmarks and the report.

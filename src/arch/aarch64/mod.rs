@@ -1,1 +1,3 @@
 //! aarch64 kernels: NEON and NEON with the dot-product extension.
+
+pub(crate) mod sls_neon;
