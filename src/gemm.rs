@@ -379,7 +379,8 @@ pub(crate) fn validate_i64(
 /// necessary for the layouts people use: the smaller stride's dimension must fit inside
 /// one step of the larger stride.
 fn view_is_injective(rows: usize, cols: usize, rs: usize, cs: usize) -> bool {
-    if rows <= 1 && cols <= 1 {
+    // An empty view (any strides) or a single element has no two elements to collide.
+    if rows == 0 || cols == 0 || (rows == 1 && cols == 1) {
         return true;
     }
     if rows <= 1 {
@@ -438,6 +439,8 @@ mod tests {
         assert!(view_is_injective(1, 4, 0, 1));
         assert!(!view_is_injective(1, 4, 7, 0));
         assert!(view_is_injective(1, 1, 0, 0));
+        assert!(view_is_injective(5, 0, 0, 1));
+        assert!(view_is_injective(0, 5, 1, 0));
     }
 
     #[test]
