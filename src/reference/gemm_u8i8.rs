@@ -85,31 +85,25 @@ pub fn gemm_u8i8(
         (OutputStage::RawI32, GemmOutput::I32(c)) => fill(c, dims, |i, j| exact.raw(i, j)),
         (
             OutputStage::Requantize {
-                out: QuantType::U8,
+                out: ty,
                 bias,
                 multiplier,
                 zero_point,
                 relu,
             },
-            GemmOutput::U8(c),
+            out,
         ) => {
-            let r = Requantizer::new(*bias, *multiplier, *zero_point, *relu, (0, 255));
-            // The clamp to [0, 255] makes the narrowing exact.
-            fill(c, dims, |i, j| r.apply(exact.raw(i, j), j) as u8)
-        }
-        (
-            OutputStage::Requantize {
-                out: QuantType::I8,
-                bias,
-                multiplier,
-                zero_point,
-                relu,
-            },
-            GemmOutput::I8(c),
-        ) => {
-            let r = Requantizer::new(*bias, *multiplier, *zero_point, *relu, (-128, 127));
-            // The clamp to [−128, 127] makes the narrowing exact.
-            fill(c, dims, |i, j| r.apply(exact.raw(i, j), j) as i8)
+            let range = match ty {
+                QuantType::U8 => (0, 255),
+                QuantType::I8 => (-128, 127),
+            };
+            let r = Requantizer::new(*bias, *multiplier, *zero_point, *relu, range);
+            // `apply` clamps to the type's range, so the narrowing casts are exact.
+            match out {
+                GemmOutput::U8(c) => fill(c, dims, |i, j| r.apply(exact.raw(i, j), j) as u8),
+                GemmOutput::I8(c) => fill(c, dims, |i, j| r.apply(exact.raw(i, j), j) as i8),
+                _ => unreachable!("validate checked that the output type matches the stage"),
+            }
         }
         (
             OutputStage::Dequantize {
