@@ -7,6 +7,7 @@
 #![allow(dead_code)] // each test binary uses its own subset
 
 pub mod golden;
+pub mod guard;
 
 use std::path::PathBuf;
 
