@@ -131,6 +131,10 @@ impl Output<'_> {
 
     /// Stores the f32 results `row` at element `at`, converted to the output type.
     pub(crate) fn store(&mut self, at: usize, row: &[f32]) {
+        // With dim 0 the buffer may be empty while `at = bag · out_stride` is not 0.
+        if row.is_empty() {
+            return;
+        }
         match self {
             Output::F32(s) => s[at..at + row.len()].copy_from_slice(row),
             Output::F16(s) => {
