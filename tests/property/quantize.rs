@@ -1,0 +1,160 @@
+//! Row-wise quantizers (f32 and f16 input) and dequantizers (every output type).
+
+use half::{bf16, f16};
+use lowp::registry::Op;
+use lowp::{Format, QuantInput, Table, reference};
+use proptest::collection::vec;
+use proptest::prelude::*;
+use proptest::sample::select;
+use proptest::test_runner::TestCaseError;
+
+use crate::common::guard::GuardedVec;
+use crate::compare::{Bits, FloatOut, Path, agree};
+use crate::config;
+use crate::strategies::{
+    HOT_DIMS, OutType, dim, f32_value, float_bits, out_type, quantized_format, table,
+};
+
+/// Values around which quantizers have edge cases: the f16 limits (for the stored scale
+/// and bias), values that overflow them, a row whose f16 bias rounds above its maximum.
+const QUANTIZER_EXTREMES: [f32; 9] = [
+    65504.0,
+    -65504.0,
+    65520.0,
+    1e30,
+    -1e30,
+    f32::MAX,
+    f32::MIN,
+    f32::MIN_POSITIVE,
+    1000.3,
+];
+
+/// One row to quantize: typical values in a random range, a constant row, or arbitrary
+/// `special` values mixed with [`QUANTIZER_EXTREMES`].
+fn quantizer_row(dim: usize, special: BoxedStrategy<f32>) -> BoxedStrategy<Vec<f32>> {
+    let typical = (select(vec![1e-3f32, 1.0, 100.0, 6e4]), -1e3f32..1e3).prop_flat_map(
+        move |(spread, center)| vec((-spread..spread).prop_map(move |x| center + x), dim),
+    );
+    let extreme = prop_oneof![3 => special, 1 => select(QUANTIZER_EXTREMES.to_vec())];
+    let constant = prop_oneof![extreme.clone(), -1e5f32..1e5].prop_map(move |x| vec![x; dim]);
+    prop_oneof![4 => typical, 1 => constant, 1 => vec(extreme, dim)].boxed()
+}
+
+#[derive(Clone, Debug)]
+enum QuantIn {
+    F32(GuardedVec<f32>),
+    F16(GuardedVec<f16>),
+}
+
+#[derive(Clone, Debug)]
+struct QuantizeCase {
+    format: Format,
+    rows: usize,
+    dim: usize,
+    input: QuantIn,
+}
+
+fn quantize_case() -> impl Strategy<Value = QuantizeCase> {
+    let dim = dim(1100, &HOT_DIMS, |op| matches!(op, Op::Quantize(_)));
+    (quantized_format(), 0..=6usize, dim, any::<bool>()).prop_flat_map(
+        |(format, rows, dim, half_input)| {
+            // f16 input gets special values drawn as f16 bit patterns (f16 denormals, …).
+            let special = if half_input {
+                float_bits(5, 10)
+                    .prop_map(|b| f16::from_bits(b as u16).to_f32())
+                    .boxed()
+            } else {
+                f32_value()
+            };
+            vec(quantizer_row(dim, special), rows).prop_map(move |rows_values| {
+                let values = rows_values.concat();
+                let input = if half_input {
+                    let halves: Vec<f16> = values.iter().map(|&x| f16::from_f32(x)).collect();
+                    QuantIn::F16(GuardedVec::from_slice(&halves))
+                } else {
+                    QuantIn::F32(GuardedVec::from_slice(&values))
+                };
+                QuantizeCase {
+                    format,
+                    rows,
+                    dim,
+                    input,
+                }
+            })
+        },
+    )
+}
+
+fn check_quantize(case: &QuantizeCase) -> Result<(), TestCaseError> {
+    let input = match &case.input {
+        QuantIn::F32(v) => QuantInput::F32(v),
+        QuantIn::F16(v) => QuantInput::F16(v),
+    };
+    let (format, rows, dim) = (case.format, case.rows, case.dim);
+    let out = GuardedVec::filled(format.table_bytes(rows, dim).unwrap(), u8::SENTINEL);
+    // Rows f16 cannot describe are an error; `agree` checks every level returns the same.
+    let _ = agree(
+        &out,
+        |_| true,
+        |path, out| match path {
+            Path::Reference => reference::quantize(format, input, rows, dim, out),
+            Path::Level(isa) => lowp::quantize(format, input, rows, dim, out, Some(isa)),
+        },
+    )?;
+    Ok(())
+}
+
+#[derive(Clone, Debug)]
+struct DequantizeCase {
+    format: Format,
+    rows: usize,
+    dim: usize,
+    table: GuardedVec<u8>,
+    out: OutType,
+}
+
+fn dequantize_case() -> impl Strategy<Value = DequantizeCase> {
+    let dim = dim(1100, &HOT_DIMS, |op| matches!(op, Op::Dequantize(_)));
+    (quantized_format(), 0..=6usize, dim).prop_flat_map(|(format, rows, dim)| {
+        (table(format, rows, dim), out_type()).prop_map(move |(table, out)| DequantizeCase {
+            format,
+            rows,
+            dim,
+            table,
+            out,
+        })
+    })
+}
+
+fn check_dequantize<T: FloatOut>(case: &DequantizeCase) -> Result<(), TestCaseError> {
+    let table = Table::new(case.format, case.rows, case.dim, &case.table).unwrap();
+    let out = GuardedVec::filled(case.rows * case.dim, T::SENTINEL);
+    let result = agree(
+        &out,
+        |_| true,
+        |path, out| match path {
+            Path::Reference => reference::dequantize(&table, &mut T::output(out)),
+            Path::Level(isa) => lowp::dequantize(&table, T::output(out), Some(isa)),
+        },
+    )?;
+    prop_assert_eq!(result, Ok(()));
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(config(128))]
+
+    #[test]
+    fn quantize_matches_reference(case in quantize_case()) {
+        check_quantize(&case)?;
+    }
+
+    #[test]
+    fn dequantize_matches_reference(case in dequantize_case()) {
+        match case.out {
+            OutType::F32 => check_dequantize::<f32>(&case)?,
+            OutType::F16 => check_dequantize::<f16>(&case)?,
+            OutType::Bf16 => check_dequantize::<bf16>(&case)?,
+        }
+    }
+}
