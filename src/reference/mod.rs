@@ -6,6 +6,11 @@
 //! FBGEMM's reference implementations step for step, so results also match FBGEMM's where
 //! FBGEMM is exact; each deliberate difference is documented where it happens.
 //!
+//! "Exactly these bits" means: every result that is not NaN is bit-identical, and every
+//! result that is NaN here is NaN on every path. Which NaN (payload, sign) comes out of an
+//! operation on NaNs is not fixed: Rust leaves it unspecified, x86 propagates the first
+//! source operand's NaN and Arm's fused multiply-add the addend's.
+//!
 //! The functions validate their inputs like the dispatched operations do, so they are safe
 //! to call directly, e.g. to check a kernel's output in a user's own tests.
 
