@@ -34,6 +34,7 @@ mod error;
 pub mod format;
 pub mod gemm;
 pub mod isa;
+pub mod limits;
 pub mod quantize;
 pub mod reference;
 pub mod registry;

@@ -1,3 +1,4 @@
 //! aarch64 kernels: NEON and NEON with the dot-product extension.
 
+pub(crate) mod peak_neondot;
 pub(crate) mod sls_neon;

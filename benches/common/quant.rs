@@ -1,0 +1,100 @@
+//! Quantizer benchmark inputs, shared by `benches/quantize.rs` and the report: [`ROWS`] ×
+//! [`DIM`] f32 values (256 KiB, the size of the in-cache read limit) quantized to a
+//! row-wise format, and that table dequantized back. Each case holds the reference model's
+//! bytes and values.
+
+use lowp::registry::{Entry, Kernel, Op};
+use lowp::{Format, Output, QuantInput, Table, reference};
+use proptest::prelude::RngExt;
+use proptest::test_runner::{RngAlgorithm, TestRng};
+
+/// Rows quantized per call.
+pub const ROWS: usize = 512;
+/// Elements per row.
+pub const DIM: usize = 128;
+
+/// f32 rows and their quantized table in one format.
+pub struct QuantCase {
+    /// The quantized format.
+    pub format: Format,
+    input: Vec<f32>,
+    quantized: Vec<u8>,
+    dequantized: Vec<f32>,
+}
+
+impl QuantCase {
+    /// Random values in [−1, 1) quantized to `format` by the reference, and dequantized.
+    pub fn new(format: Format) -> Self {
+        let mut rng = TestRng::from_seed(RngAlgorithm::XorShift, &[5; 16]);
+        let input: Vec<f32> = (0..ROWS * DIM)
+            .map(|_| rng.random_range(-1.0f32..1.0))
+            .collect();
+        let mut quantized = vec![0; format.table_bytes(ROWS, DIM).expect("small table")];
+        reference::quantize(format, QuantInput::F32(&input), ROWS, DIM, &mut quantized)
+            .expect("valid benchmark inputs");
+        let mut dequantized = vec![0.0; ROWS * DIM];
+        let table = Table::new(format, ROWS, DIM, &quantized).expect("sized by the format");
+        reference::dequantize(&table, &mut Output::F32(&mut dequantized))
+            .expect("valid benchmark inputs");
+        QuantCase {
+            format,
+            input,
+            quantized,
+            dequantized,
+        }
+    }
+
+    /// Bytes of f32 values one call reads (quantize) or writes (dequantize).
+    pub fn f32_bytes(&self) -> usize {
+        4 * ROWS * DIM
+    }
+
+    /// Bytes of the quantized table.
+    pub fn table_bytes(&self) -> usize {
+        self.quantized.len()
+    }
+
+    /// Runs `entry`'s quantizer itself (no dispatch) into `out`, and says whether the
+    /// bytes are the reference's.
+    ///
+    /// # Panics
+    ///
+    /// If `entry` is not a quantizer for this format, `out` does not hold
+    /// [`Self::table_bytes`], or the kernel fails.
+    pub fn quantize(&self, entry: &Entry, out: &mut [u8]) -> bool {
+        let Kernel::Quantize(kernel) = entry.kernel else {
+            panic!("{} is not a quantizer", entry.op);
+        };
+        assert_eq!(entry.op, Op::Quantize(self.format));
+        assert_eq!(out.len(), self.quantized.len());
+        // SAFETY: a quantized format, ROWS × DIM input values and an output of exactly the
+        // table's size (asserted above): the checks the quantizer contract asks for, which
+        // the reference also passed with these arguments in `new`.
+        unsafe { kernel(self.format, QuantInput::F32(&self.input), ROWS, DIM, out) }
+            .expect("valid benchmark inputs");
+        out == self.quantized
+    }
+
+    /// Runs `entry`'s dequantizer itself (no dispatch) into `out` (`ROWS × DIM` values),
+    /// and says whether the bits are the reference's.
+    ///
+    /// # Panics
+    ///
+    /// If `entry` is not a dequantizer for this format, `out` has the wrong size, or the
+    /// kernel fails.
+    pub fn dequantize(&self, entry: &Entry, out: &mut [f32]) -> bool {
+        let Kernel::Dequantize(kernel) = entry.kernel else {
+            panic!("{} is not a dequantizer", entry.op);
+        };
+        assert_eq!(entry.op, Op::Dequantize(self.format));
+        assert_eq!(out.len(), self.dequantized.len());
+        let table = Table::new(self.format, ROWS, DIM, &self.quantized).expect("sized");
+        // SAFETY: a quantized table from its checking constructor and room for exactly its
+        // ROWS × DIM values (asserted above): the dequantizer contract, which the reference
+        // also passed with these arguments in `new`.
+        unsafe { kernel(&table, &mut Output::F32(out)) }.expect("valid benchmark inputs");
+        out.iter()
+            .zip(&self.dequantized)
+            .all(|(x, y)| x.to_bits() == y.to_bits())
+    }
+}

@@ -1,0 +1,461 @@
+//! The per-CPU report: this machine, its limits, and every kernel lowp can run here, with
+//! its throughput, the fraction of the matching limit it reaches, and whether its output
+//! was bit-identical to the reference model on the benchmark's own inputs.
+//!
+//! ```text
+//! cargo run --release --example report [-- --quick] [-- --json]
+//! ```
+//!
+//! `--quick` keeps the run under a minute; `--json` prints one JSON object per line, each
+//! a `limit` or a `kernel` row (the machine description then goes to stderr). Figures are
+//! medians of several repetitions.
+
+#[path = "../benches/common/bags.rs"]
+mod bags;
+#[path = "../benches/common/gemm.rs"]
+mod gemm;
+#[path = "../benches/common/names.rs"]
+mod names;
+#[path = "../benches/common/quant.rs"]
+mod quant;
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::time::Instant;
+
+use lowp::limits::{self, GatherTable, HugeBuffer, Limit, LimitKind};
+use lowp::registry::{Entry, Op, Spec};
+use lowp::{Format, Isa};
+use serde_json::{Map, Value, json};
+
+use bags::{BAG, BAGS, BagCase, DIMS, IndexDist, IndexGen, TableSize};
+use gemm::{I64_SIZE, I64Case, U8I8_M, U8I8_NK, U8I8Case};
+use names::spec_name;
+use quant::QuantCase;
+
+/// The limit an i64 GEMM is judged against, which lowp does not measure yet.
+const I64_LIMIT: &str = "i64_mul_peak";
+
+fn main() {
+    let mut quick = false;
+    let mut json = false;
+    for arg in std::env::args().skip(1) {
+        match arg.as_str() {
+            "--quick" => quick = true,
+            "--json" => json = true,
+            _ => {
+                eprintln!("usage: report [--quick] [--json]  (unknown argument {arg:?})");
+                std::process::exit(2);
+            }
+        }
+    }
+    let started = Instant::now();
+    let report = Report { json };
+    report.note(&machine_description());
+
+    let buffer = bags::table_buffer().unwrap_or_else(|e| {
+        eprintln!("cannot allocate the 1 GiB benchmark table: {e}");
+        std::process::exit(1);
+    });
+    let mut limits = limits::measure(&buffer, quick);
+    limits.extend(extra_gathers(&buffer, &limits, quick));
+    for limit in &limits {
+        report.limit(limit);
+    }
+
+    let mut entries: Vec<&Entry> = lowp::registry::entries()
+        .iter()
+        .filter(|e| e.isa.is_available())
+        .collect();
+    entries.sort_by_key(|e| (e.op.to_string(), e.isa, spec_name(e.spec)));
+    for entry in entries {
+        for row in kernel_rows(entry, &buffer, &limits, quick) {
+            report.kernel(&row);
+        }
+    }
+    report.note(&format!(
+        "{I64_LIMIT}: lowp has no 64-bit multiply peak loop yet, so i64 GEMM rows name it \
+         with a null ratio."
+    ));
+    report.note(&format!("done in {:.1} s", started.elapsed().as_secs_f64()));
+}
+
+/// CPU model, detected levels and the `LOWP_ISA` cap.
+fn machine_description() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| {
+            let (key, value) = l.split_once(':')?;
+            (key.trim() == "model name").then(|| value.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown (no model name in /proc/cpuinfo)".to_owned());
+    let levels: Vec<&str> = Isa::available().iter().map(|i| i.name()).collect();
+    let cap = match (Isa::best(), std::env::var("LOWP_ISA")) {
+        (Ok(isa), Ok(value)) => format!("{isa} (LOWP_ISA={value})"),
+        (Ok(isa), Err(_)) => format!("{isa} (LOWP_ISA unset: the best detected level)"),
+        (Err(e), _) => format!("error: {e}"),
+    };
+    format!(
+        "cpu: {model}\nlevels: {}\nautomatic level (LOWP_ISA cap): {cap}",
+        levels.join(", ")
+    )
+}
+
+/// Gather limits at the row sizes of the benchmarked tables that [`limits::measure`] did
+/// not cover: every small-table size, and large-table sizes outside its standard set.
+fn extra_gathers(buffer: &HugeBuffer, measured: &[Limit], quick: bool) -> Vec<Limit> {
+    let mut needed = BTreeSet::new();
+    for entry in lowp::registry::entries()
+        .iter()
+        .filter(|e| e.isa.is_available())
+    {
+        if let Op::EmbeddingBag(format) = entry.op {
+            for dim in DIMS.into_iter().filter(|&d| entry.spec.accepts(d)) {
+                for size in TableSize::ALL {
+                    needed.insert((size.name(), row_bytes(format, dim)));
+                }
+            }
+        }
+    }
+    let mut extra = Vec::new();
+    for (table, row_bytes) in needed {
+        if gather_limit(measured, table, row_bytes).is_some() {
+            continue;
+        }
+        let size = TableSize::ALL
+            .into_iter()
+            .find(|s| s.name() == table)
+            .expect("named above");
+        let table = GatherTable {
+            name: table,
+            bytes: &buffer[..size.bytes()],
+            // Only the large table's page size matters: the small one is in cache.
+            huge_pages: (size == TableSize::Large)
+                .then(|| buffer.huge_page_fraction())
+                .flatten(),
+        };
+        for prefetch in [false, true] {
+            extra.push(limits::gather(&table, row_bytes, prefetch, quick));
+        }
+    }
+    extra
+}
+
+fn row_bytes(format: Format, dim: usize) -> usize {
+    format.row_bytes(dim).expect("small dimension")
+}
+
+/// The better of the prefetching and plain gather limits for this table and row size.
+fn gather_limit<'a>(limits: &'a [Limit], table: &str, row_bytes: usize) -> Option<&'a Limit> {
+    limits
+        .iter()
+        .filter(|l| {
+            matches!(&l.kind, LimitKind::Gather { table: t, row_bytes: r, .. }
+                if t == table && *r == row_bytes)
+        })
+        .max_by(|a, b| a.value.total_cmp(&b.value))
+}
+
+/// One kernel × shape measurement.
+struct KernelRow {
+    op: &'static str,
+    isa: Isa,
+    spec: Spec,
+    value: f64,
+    unit: &'static str,
+    format: String,
+    shape: Vec<(&'static str, Value)>,
+    limit: String,
+    /// The limit's value in `unit`, when it is measured.
+    limit_value: Option<f64>,
+    exact: bool,
+}
+
+/// Every shape of `entry`'s operation that it accepts, measured.
+fn kernel_rows(entry: &Entry, buffer: &[u8], limits: &[Limit], quick: bool) -> Vec<KernelRow> {
+    match entry.op {
+        Op::EmbeddingBag(format) => DIMS
+            .into_iter()
+            .filter(|&d| entry.spec.accepts(d))
+            .flat_map(|dim| {
+                TableSize::ALL.into_iter().flat_map(move |size| {
+                    IndexDist::ALL
+                        .into_iter()
+                        .map(move |dist| (dim, size, dist))
+                })
+            })
+            .map(|(dim, size, dist)| bag_row(entry, format, dim, size, dist, buffer, limits, quick))
+            .collect(),
+        Op::GemmU8I8 if entry.spec.accepts(U8I8_NK) => U8I8_M
+            .into_iter()
+            .map(|m| u8i8_row(entry, m, limits, quick))
+            .collect(),
+        Op::GemmI64 if entry.spec.accepts(I64_SIZE) => vec![i64_row(entry, quick)],
+        Op::Quantize(format) | Op::Dequantize(format) if entry.spec.accepts(quant::DIM) => {
+            vec![quant_row(entry, format, limits, quick)]
+        }
+        op => {
+            eprintln!(
+                "note: no benchmark shape for {op} ({}, {:?})",
+                entry.isa, entry.spec
+            );
+            Vec::new()
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn bag_row(
+    entry: &Entry,
+    format: Format,
+    dim: usize,
+    size: TableSize,
+    dist: IndexDist,
+    buffer: &[u8],
+    limits: &[Limit],
+    quick: bool,
+) -> KernelRow {
+    let case = BagCase::new(size.table(buffer, format, dim));
+    let mut indices = IndexGen::new(dist, case.table.rows());
+    let mut batch = Vec::new();
+    let mut out = vec![0.0f32; case.out_len()];
+    let secs = secs_per_call(quick, || {
+        // Fresh indices for every call, drawn outside the timing, as an engine's arrive.
+        batch = indices.batch();
+        timed(|| case.run(entry, &batch, &mut out))
+    });
+    let limit = gather_limit(limits, size.name(), case.table.row_bytes())
+        .expect("extra_gathers measured every benchmarked row size");
+    KernelRow {
+        op: "embedding_bag",
+        isa: entry.isa,
+        spec: entry.spec,
+        value: case.gathered_bytes() as f64 / secs / 1e9,
+        unit: "GB/s",
+        format: format.name().to_owned(),
+        shape: vec![
+            ("dim", json!(dim)),
+            ("bag", json!(BAG)),
+            ("bags", json!(BAGS)),
+            ("table", json!(size.name())),
+            ("index_dist", json!(dist.name())),
+        ],
+        limit: limit.name.clone(),
+        limit_value: Some(limit.value),
+        exact: case.is_exact(&batch, &out),
+    }
+}
+
+fn u8i8_row(entry: &Entry, m: usize, limits: &[Limit], quick: bool) -> KernelRow {
+    let case = U8I8Case::new(m, U8I8_NK, U8I8_NK);
+    let mut out = vec![0u8; case.out_len()];
+    let secs = secs_per_call(quick, || timed(|| case.run(entry, &mut out)));
+    let peak = limits
+        .iter()
+        .filter(|l| l.kind == LimitKind::Int8DotPeak)
+        .max_by(|a, b| a.value.total_cmp(&b.value));
+    KernelRow {
+        op: "gemm",
+        isa: entry.isa,
+        spec: entry.spec,
+        value: case.ops() as f64 / secs / 1e9,
+        unit: "GOPS",
+        format: "u8i8".to_owned(),
+        shape: gemm_shape(case.m, case.n, case.k, "requant_u8"),
+        limit: peak.map_or_else(|| "int8_dot_peak".to_owned(), |p| p.name.clone()),
+        limit_value: peak.map(|p| p.value),
+        exact: case.is_exact(&out),
+    }
+}
+
+fn i64_row(entry: &Entry, quick: bool) -> KernelRow {
+    let case = I64Case::new(I64_SIZE);
+    let mut out = vec![0i64; case.out_len()];
+    let secs = secs_per_call(quick, || timed(|| case.run(entry, &mut out)));
+    KernelRow {
+        op: "gemm",
+        isa: entry.isa,
+        spec: entry.spec,
+        value: case.ops() as f64 / secs / 1e9,
+        unit: "GOPS",
+        format: "i64".to_owned(),
+        shape: gemm_shape(case.size, case.size, case.size, "raw"),
+        limit: I64_LIMIT.to_owned(),
+        limit_value: None,
+        exact: case.is_exact(&out),
+    }
+}
+
+fn gemm_shape(m: usize, n: usize, k: usize, stage: &str) -> Vec<(&'static str, Value)> {
+    vec![
+        ("m", json!(m)),
+        ("n", json!(n)),
+        ("k", json!(k)),
+        ("stage", json!(stage)),
+    ]
+}
+
+/// GB/s of f32 values read (quantize) or written (dequantize), against reading a buffer
+/// of their size in cache.
+fn quant_row(entry: &Entry, format: Format, limits: &[Limit], quick: bool) -> KernelRow {
+    let case = QuantCase::new(format);
+    let (op, secs, exact) = if let Op::Quantize(_) = entry.op {
+        let mut out = vec![0u8; case.table_bytes()];
+        let secs = secs_per_call(quick, || {
+            timed(|| {
+                case.quantize(entry, &mut out);
+            })
+        });
+        ("quantize", secs, case.quantize(entry, &mut out))
+    } else {
+        let mut out = vec![0f32; quant::ROWS * quant::DIM];
+        let secs = secs_per_call(quick, || {
+            timed(|| {
+                case.dequantize(entry, &mut out);
+            })
+        });
+        ("dequantize", secs, case.dequantize(entry, &mut out))
+    };
+    let limit = limits
+        .iter()
+        .find(|l| {
+            l.kind
+                == LimitKind::SeqRead {
+                    bytes: case.f32_bytes(),
+                }
+        })
+        .expect("the in-cache read limit has the quantizer input's size");
+    KernelRow {
+        op,
+        isa: entry.isa,
+        spec: entry.spec,
+        value: case.f32_bytes() as f64 / secs / 1e9,
+        unit: "GB/s",
+        format: format.name().to_owned(),
+        shape: vec![("rows", json!(quant::ROWS)), ("dim", json!(quant::DIM))],
+        limit: limit.name.clone(),
+        limit_value: Some(limit.value),
+        exact,
+    }
+}
+
+/// Median seconds per call: one warm-up call, then samples of whole calls lasting at least
+/// a sample time each; the median of the samples' means. `call` runs one call and returns
+/// the seconds it timed, so it can prepare inputs outside the timing.
+fn secs_per_call(quick: bool, mut call: impl FnMut() -> f64) -> f64 {
+    call();
+    let (samples, sample_secs) = if quick { (3, 0.02) } else { (7, 0.15) };
+    let mut means: Vec<f64> = (0..samples)
+        .map(|_| {
+            let (mut spent, mut calls) = (0.0, 0);
+            while spent < sample_secs {
+                spent += call();
+                calls += 1;
+            }
+            spent / f64::from(calls)
+        })
+        .collect();
+    means.sort_by(f64::total_cmp);
+    means[means.len() / 2]
+}
+
+fn timed(f: impl FnOnce()) -> f64 {
+    let start = Instant::now();
+    f();
+    start.elapsed().as_secs_f64()
+}
+
+/// Prints rows as a table or as JSON lines.
+struct Report {
+    json: bool,
+}
+
+impl Report {
+    /// Free text: to stdout in table mode, to stderr in JSON mode.
+    fn note(&self, text: &str) {
+        if self.json {
+            eprintln!("{text}");
+        } else {
+            println!("{text}");
+        }
+    }
+
+    fn limit(&self, limit: &Limit) {
+        let pages = limit.huge_pages.map(|f| match f {
+            f if f >= 0.9 => "2MiB",
+            f if f <= 0.1 => "4KiB",
+            _ => "mixed",
+        });
+        if self.json {
+            let mut row = json!({
+                "type": "limit",
+                "name": limit.name,
+                "isa": limit.isa.name(),
+                "value": limit.value,
+                "unit": limit.unit,
+            });
+            if let Some(pages) = pages {
+                row["pages"] = json!(pages);
+            }
+            emit(&row.to_string());
+        } else {
+            let pages = match (pages, limit.huge_pages) {
+                (Some(p), Some(f)) => format!("  pages {p} ({:.0}% on 2 MiB pages)", f * 100.0),
+                _ => String::new(),
+            };
+            emit(&format!(
+                "limit  {:<28} {:<10} {:>8.2} {:<5}{pages}",
+                limit.name, limit.isa, limit.value, limit.unit
+            ));
+        }
+    }
+
+    fn kernel(&self, row: &KernelRow) {
+        let ratio = row.limit_value.map(|l| row.value / l);
+        if self.json {
+            let mut object = Map::new();
+            object.insert("type".into(), json!("kernel"));
+            object.insert("op".into(), json!(row.op));
+            object.insert("isa".into(), json!(row.isa.name()));
+            object.insert("spec".into(), json!(spec_name(row.spec)));
+            object.insert("value".into(), json!(row.value));
+            object.insert("unit".into(), json!(row.unit));
+            object.insert("format".into(), json!(row.format));
+            for (key, value) in &row.shape {
+                object.insert((*key).into(), value.clone());
+            }
+            object.insert("limit".into(), json!(row.limit));
+            object.insert("ratio".into(), json!(ratio));
+            object.insert("exact".into(), json!(row.exact));
+            emit(&Value::Object(object).to_string());
+        } else {
+            let shape: Vec<String> = row
+                .shape
+                .iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().map_or(v.to_string(), str::to_owned)))
+                .collect();
+            emit(&format!(
+                "kernel {:<13} {:<5} {:<10} {:<5} {:<70} {:>8.2} {:<5} {:<28} {:>6} {}",
+                row.op,
+                row.format,
+                row.isa,
+                spec_name(row.spec),
+                shape.join(" "),
+                row.value,
+                row.unit,
+                row.limit,
+                ratio.map_or("null".to_owned(), |r| format!("{r:.3}")),
+                if row.exact { "exact" } else { "NOT EXACT" },
+            ));
+        }
+    }
+}
+
+/// Prints one line to stdout now, so a long run shows progress.
+fn emit(line: &str) {
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{line}")
+        .and_then(|()| stdout.flush())
+        .ok();
+}

@@ -1,0 +1,47 @@
+//! A portable software-prefetch hint, for code outside the `Simd` kernels (whose
+//! implementations carry their own).
+
+use crate::embedding::plan::PrefetchHint;
+
+/// Asks the CPU to bring the cache line holding `p` towards the core, to the level `hint`
+/// names. A hint only: it never faults and never changes memory, so any address (even a
+/// dangling one) is fine. A no-op on architectures without a prefetch instruction.
+#[inline(always)]
+pub fn prefetch(p: *const u8, hint: PrefetchHint) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::*;
+        // SAFETY: the prefetch instructions are part of SSE, which every x86-64 CPU has;
+        // they neither fault nor change architecturally visible state, whatever the address.
+        unsafe {
+            match hint {
+                PrefetchHint::L1 => _mm_prefetch::<_MM_HINT_T0>(p.cast()),
+                PrefetchHint::L2 => _mm_prefetch::<_MM_HINT_T1>(p.cast()),
+                PrefetchHint::L3 => _mm_prefetch::<_MM_HINT_T2>(p.cast()),
+                PrefetchHint::NonTemporal => _mm_prefetch::<_MM_HINT_NTA>(p.cast()),
+            }
+        }
+    }
+    #[cfg(target_arch = "aarch64")]
+    // SAFETY: `prfm` is in the base aarch64 instruction set; it is a hint that never faults
+    // and writes no register or memory.
+    unsafe {
+        use std::arch::asm;
+        match hint {
+            PrefetchHint::L1 => {
+                asm!("prfm pldl1keep, [{p}]", p = in(reg) p, options(nostack, preserves_flags, readonly))
+            }
+            PrefetchHint::L2 => {
+                asm!("prfm pldl2keep, [{p}]", p = in(reg) p, options(nostack, preserves_flags, readonly))
+            }
+            PrefetchHint::L3 => {
+                asm!("prfm pldl3keep, [{p}]", p = in(reg) p, options(nostack, preserves_flags, readonly))
+            }
+            PrefetchHint::NonTemporal => {
+                asm!("prfm pldl1strm, [{p}]", p = in(reg) p, options(nostack, preserves_flags, readonly))
+            }
+        }
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    let _ = (p, hint);
+}
