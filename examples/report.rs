@@ -28,7 +28,7 @@ use lowp::registry::{Entry, Op, Spec};
 use lowp::{Format, Isa};
 use serde_json::{Map, Value, json};
 
-use bags::{BAG, BAGS, BagCase, DIMS, IndexDist, IndexGen, TableSize};
+use bags::{BAG, BAGS, BagCase, DIMS, IndexDist, IndexPool, TableSize};
 use gemm::{I64_SIZE, I64Case, U8I8_M, U8I8_NK, U8I8Case};
 use names::spec_name;
 use quant::QuantCase;
@@ -113,22 +113,18 @@ fn extra_gathers(buffer: &HugeBuffer, measured: &[Limit], quick: bool) -> Vec<Li
         if let Op::EmbeddingBag(format) = entry.op {
             for dim in DIMS.into_iter().filter(|&d| entry.spec.accepts(d)) {
                 for size in TableSize::ALL {
-                    needed.insert((size.name(), row_bytes(format, dim)));
+                    needed.insert((size, format.row_bytes(dim).expect("small dimension")));
                 }
             }
         }
     }
     let mut extra = Vec::new();
-    for (table, row_bytes) in needed {
-        if gather_limit(measured, table, row_bytes).is_some() {
+    for (size, row_bytes) in needed {
+        if gather_limit(measured, size.name(), row_bytes).is_some() {
             continue;
         }
-        let size = TableSize::ALL
-            .into_iter()
-            .find(|s| s.name() == table)
-            .expect("named above");
         let table = GatherTable {
-            name: table,
+            name: size.name(),
             bytes: &buffer[..size.bytes()],
             // Only the large table's page size matters: the small one is in cache.
             huge_pages: (size == TableSize::Large)
@@ -140,10 +136,6 @@ fn extra_gathers(buffer: &HugeBuffer, measured: &[Limit], quick: bool) -> Vec<Li
         }
     }
     extra
-}
-
-fn row_bytes(format: Format, dim: usize) -> usize {
-    format.row_bytes(dim).expect("small dimension")
 }
 
 /// The better of the prefetching and plain gather limits for this table and row size.
@@ -185,7 +177,7 @@ fn kernel_rows(entry: &Entry, buffer: &[u8], limits: &[Limit], quick: bool) -> V
                         .map(move |dist| (dim, size, dist))
                 })
             })
-            .map(|(dim, size, dist)| bag_row(entry, format, dim, size, dist, buffer, limits, quick))
+            .map(|shape| bag_row(entry, format, shape, buffer, limits, quick))
             .collect(),
         Op::GemmU8I8 if entry.spec.accepts(U8I8_NK) => U8I8_M
             .into_iter()
@@ -205,25 +197,21 @@ fn kernel_rows(entry: &Entry, buffer: &[u8], limits: &[Limit], quick: bool) -> V
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn bag_row(
     entry: &Entry,
     format: Format,
-    dim: usize,
-    size: TableSize,
-    dist: IndexDist,
+    (dim, size, dist): (usize, TableSize, IndexDist),
     buffer: &[u8],
     limits: &[Limit],
     quick: bool,
 ) -> KernelRow {
     let case = BagCase::new(size.table(buffer, format, dim));
-    let mut indices = IndexGen::new(dist, case.table.rows());
-    let mut batch = Vec::new();
+    let mut pool = IndexPool::new(dist, size, case.table.rows());
     let mut out = vec![0.0f32; case.out_len()];
     let secs = secs_per_call(quick, || {
-        // Fresh indices for every call, drawn outside the timing, as an engine's arrive.
-        batch = indices.batch();
-        timed(|| case.run(entry, &batch, &mut out))
+        // Drawing or picking the batch stays outside the timing.
+        let batch = pool.next_batch();
+        timed(|| case.run(entry, batch, &mut out))
     });
     let limit = gather_limit(limits, size.name(), case.table.row_bytes())
         .expect("extra_gathers measured every benchmarked row size");
@@ -243,7 +231,7 @@ fn bag_row(
         ],
         limit: limit.name.clone(),
         limit_value: Some(limit.value),
-        exact: case.is_exact(&batch, &out),
+        exact: case.is_exact(pool.last_batch(), &out),
     }
 }
 
@@ -302,20 +290,12 @@ fn quant_row(entry: &Entry, format: Format, limits: &[Limit], quick: bool) -> Ke
     let case = QuantCase::new(format);
     let (op, secs, exact) = if let Op::Quantize(_) = entry.op {
         let mut out = vec![0u8; case.table_bytes()];
-        let secs = secs_per_call(quick, || {
-            timed(|| {
-                case.quantize(entry, &mut out);
-            })
-        });
-        ("quantize", secs, case.quantize(entry, &mut out))
+        let secs = secs_per_call(quick, || timed(|| case.quantize(entry, &mut out)));
+        ("quantize", secs, case.quantized_is_exact(&out))
     } else {
         let mut out = vec![0f32; quant::ROWS * quant::DIM];
-        let secs = secs_per_call(quick, || {
-            timed(|| {
-                case.dequantize(entry, &mut out);
-            })
-        });
-        ("dequantize", secs, case.dequantize(entry, &mut out))
+        let secs = secs_per_call(quick, || timed(|| case.dequantize(entry, &mut out)));
+        ("dequantize", secs, case.dequantized_is_exact(&out))
     };
     let limit = limits
         .iter()
@@ -345,7 +325,7 @@ fn quant_row(entry: &Entry, format: Format, limits: &[Limit], quick: bool) -> Ke
 /// the seconds it timed, so it can prepare inputs outside the timing.
 fn secs_per_call(quick: bool, mut call: impl FnMut() -> f64) -> f64 {
     call();
-    let (samples, sample_secs) = if quick { (3, 0.02) } else { (7, 0.15) };
+    let (samples, sample_secs) = if quick { (3, 0.02) } else { (5, 0.06) };
     let mut means: Vec<f64> = (0..samples)
         .map(|_| {
             let (mut spent, mut calls) = (0.0, 0);

@@ -1,7 +1,7 @@
 //! Embedding-bag benchmark inputs, shared by `benches/embedding_bag.rs` and the report:
 //! bags of [`BAG`] rows, [`BAGS`] bags per call, over a large (≥ 1 GiB, in a
 //! [`HugeBuffer`] like the gather limits) or small (L2-resident) table, with uniform or
-//! Zipf-distributed indices drawn fresh for every call.
+//! Zipf-distributed indices that no recent call used ([`IndexPool`]).
 
 use lowp::embedding::plan::Prefetch;
 use lowp::limits::{HugeBuffer, LARGE_TABLE_BYTES};
@@ -39,7 +39,7 @@ pub fn table_buffer() -> std::io::Result<HugeBuffer> {
 }
 
 /// Which table a bag reads from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum TableSize {
     /// At least [`LARGE_TABLE_BYTES`]: out of every cache.
     Large,
@@ -104,27 +104,57 @@ impl IndexDist {
     }
 }
 
-/// Draws batches of [`BAGS`] × [`BAG`] indices.
-pub struct IndexGen {
+/// Index batches ([`BAGS`] × [`BAG`] indices) for successive calls: each call gets a
+/// batch no recent call used, so a large table's rows are not found in cache because the
+/// same indices ran just before. Batches are drawn as needed up to a capacity, then reused
+/// round-robin: for a large table after 256 others (≥ 256 × 40960 cache lines, 670 MB of
+/// traffic, enough to flush even a several-hundred-MiB L3), for a small one, which is in
+/// cache anyway, after 8.
+pub struct IndexPool {
     dist: IndexDist,
     rows: usize,
     rng: TestRng,
+    batches: Vec<Vec<i32>>,
+    capacity: usize,
+    last: usize,
 }
 
-impl IndexGen {
-    /// A generator of indices into `rows` rows.
-    pub fn new(dist: IndexDist, rows: usize) -> Self {
-        IndexGen {
+impl IndexPool {
+    /// Batches of `dist` indices into `rows` rows of a table of size `size`.
+    pub fn new(dist: IndexDist, size: TableSize, rows: usize) -> Self {
+        IndexPool {
             dist,
             rows,
             rng: TestRng::from_seed(RngAlgorithm::XorShift, &[2; 16]),
+            batches: Vec::new(),
+            capacity: match size {
+                TableSize::Large => 256,
+                TableSize::Small => 8,
+            },
+            last: 0,
         }
     }
 
-    /// A fresh batch.
-    pub fn batch(&mut self) -> Vec<i32> {
+    /// The batch for the next call.
+    pub fn next_batch(&mut self) -> &[i32] {
+        if self.batches.len() < self.capacity {
+            let batch = self.draw();
+            self.batches.push(batch);
+            self.last = self.batches.len() - 1;
+        } else {
+            self.last = (self.last + 1) % self.capacity;
+        }
+        &self.batches[self.last]
+    }
+
+    /// The batch [`Self::next_batch`] returned last.
+    pub fn last_batch(&self) -> &[i32] {
+        &self.batches[self.last]
+    }
+
+    fn draw(&mut self) -> Vec<i32> {
         let n = self.rows as f64;
-        // Inverse transform of the continuous power law on [1, n + 1): its floor is rank.
+        // Inverse transform of the continuous power law on [1, n + 1): its floor is a rank.
         let exponent = 1.0 - ZIPF_EXPONENT;
         let span = (n + 1.0).powf(exponent) - 1.0;
         (0..BAGS * BAG)
