@@ -39,8 +39,8 @@ pub mod quantize;
 pub mod reference;
 pub mod registry;
 
-pub use embedding::{Bags, IndexSlice, Output, Pooling, Weights, embedding_bag};
 pub use embedding::plan::{EmbeddingBag, EmbeddingBagSpec};
+pub use embedding::{Bags, IndexSlice, Output, Pooling, Weights, embedding_bag};
 pub use error::{Error, Result};
 pub use format::{Format, Table};
 pub use gemm::{
