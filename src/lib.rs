@@ -33,6 +33,7 @@ pub mod embedding;
 mod error;
 pub mod format;
 pub mod gemm;
+pub mod interaction;
 pub mod isa;
 pub mod limits;
 pub mod quantize;
@@ -47,5 +48,6 @@ pub use gemm::{
     GemmOutput, MatMut, MatRef, OutputStage, PerColumn, QuantType, RequantBias, U8I8Problem,
     gemm_i64, gemm_u8i8,
 };
+pub use interaction::{Embeddings, InteractionOptions, Vectors, interaction};
 pub use isa::Isa;
 pub use quantize::{QuantInput, dequantize, quantize};

@@ -16,6 +16,7 @@ use crate::embedding::{Bags, Output, Pooling};
 use crate::error::Result;
 use crate::format::{Format, Table};
 use crate::gemm::{GemmOutput, MatMut, MatRef, OutputStage, U8I8Problem};
+use crate::interaction::InteractionProblem;
 use crate::isa::Isa;
 use crate::quantize::QuantInput;
 use crate::reference;
@@ -34,6 +35,8 @@ pub enum Op {
     GemmU8I8,
     /// Wrapping i64 GEMM.
     GemmI64,
+    /// DLRM feature interaction (f32 or bf16 inputs, any output type).
+    Interaction,
 }
 
 impl Op {
@@ -47,6 +50,7 @@ impl Op {
         }
         ops.push(Op::GemmU8I8);
         ops.push(Op::GemmI64);
+        ops.push(Op::Interaction);
         ops
     }
 }
@@ -59,6 +63,7 @@ impl fmt::Display for Op {
             Op::Dequantize(format) => write!(f, "dequantize/{format}"),
             Op::GemmU8I8 => f.write_str("gemm/u8i8"),
             Op::GemmI64 => f.write_str("gemm/i64"),
+            Op::Interaction => f.write_str("interaction"),
         }
     }
 }
@@ -98,6 +103,10 @@ pub type GemmU8I8Fn =
 pub type GemmI64Fn =
     unsafe fn(usize, usize, usize, &MatRef<'_>, &MatRef<'_>, &mut MatMut<'_>, bool) -> Result<()>;
 
+/// DLRM feature interaction; the problem comes from `InteractionProblem::new`, which
+/// checked the inputs and the output's length.
+pub type InteractionFn = unsafe fn(&InteractionProblem<'_>, &mut Output<'_>) -> Result<()>;
+
 /// A kernel's entry point, typed by operation.
 #[derive(Clone, Copy)]
 pub enum Kernel {
@@ -111,6 +120,8 @@ pub enum Kernel {
     GemmU8I8(GemmU8I8Fn),
     /// See [`GemmI64Fn`].
     GemmI64(GemmI64Fn),
+    /// See [`InteractionFn`].
+    Interaction(InteractionFn),
 }
 
 impl fmt::Debug for Kernel {
@@ -225,6 +236,10 @@ pub static ENTRIES: &[Entry] = &[
     ),
     scalar(Op::GemmU8I8, Kernel::GemmU8I8(reference::gemm_u8i8)),
     scalar(Op::GemmI64, Kernel::GemmI64(reference::gemm_i64)),
+    scalar(
+        Op::Interaction,
+        Kernel::Interaction(reference::interaction_checked),
+    ),
     #[cfg(target_arch = "x86_64")]
     sls(Isa::Avx2, Format::F32, Spec::Dim(16)),
     #[cfg(target_arch = "x86_64")]

@@ -93,6 +93,20 @@ fn run(op: Op, dim: usize, level: Isa) -> lowp::Result<()> {
             };
             lowp::gemm_i64(m, dim, k, view(&a, k), view(&b, dim), c, false, level)
         }
+        Op::Interaction => {
+            let (batch, features) = (2, 4);
+            let dense: Vec<f32> = (0..batch * dim).map(|i| i as f32 * 0.5).collect();
+            let emb = vec![-1.5f32; batch * (features - 1) * dim];
+            let mut options = lowp::InteractionOptions::new(batch, features, dim);
+            options.isa = level;
+            let mut out = vec![0f32; batch * (dim + 6)];
+            lowp::interaction(
+                lowp::Vectors::F32(&dense),
+                lowp::Embeddings::Block(lowp::Vectors::F32(&emb)),
+                &options,
+                Output::F32(&mut out),
+            )
+        }
         other => panic!("isa_coverage.rs does not know how to call {other}; add it to `run`"),
     }
 }
