@@ -1,7 +1,8 @@
-//! Embedding-bag benchmark inputs, shared by `benches/embedding_bag.rs` and the report:
-//! bags of [`BAG`] rows, [`BAGS`] bags per call, over a large (≥ 1 GiB, in a
-//! [`HugeBuffer`] like the gather limits) or small (L2-resident) table, with uniform or
-//! Zipf-distributed indices that no recent call used ([`IndexPool`]).
+//! Embedding-bag benchmark inputs, shared by `benches/embedding.rs` and the report: calls
+//! of a number of bags of a fixed size (the report's default [`BAGS`] bags of [`BAG`]
+//! rows; the benchmarks' [`BENCH_BAGS`] bags of each of [`BENCH_BAG_SIZES`]), over a large
+//! (≥ 1 GiB, in a [`HugeBuffer`] like the gather limits) or small (L2-resident) table,
+//! with uniform or Zipf-distributed indices that no recent call used ([`IndexPool`]).
 
 use lowp::embedding::plan::Prefetch;
 use lowp::limits::{HugeBuffer, LARGE_TABLE_BYTES};
@@ -10,18 +11,28 @@ use lowp::{Bags, Format, Output, Pooling, Table};
 use proptest::prelude::RngExt;
 use proptest::test_runner::{RngAlgorithm, TestRng};
 
-/// Embedding dimensions benchmarked.
+/// Embedding dimensions of the report's per-kernel rows.
 pub const DIMS: [usize; 2] = [64, 128];
-/// Rows per bag.
+/// Rows per bag of the report's per-kernel rows.
 pub const BAG: usize = 20;
-/// Bags per call.
+/// Bags per call of the report's per-kernel rows.
 pub const BAGS: usize = 2048;
+/// Embedding dimensions of the benchmarks (and of the report's per-format rows).
+pub const BENCH_DIMS: [usize; 4] = [32, 64, 128, 256];
+/// Rows per bag of the benchmarks.
+pub const BENCH_BAG_SIZES: [usize; 3] = [1, 20, 100];
+/// Bags per call of the benchmarks.
+pub const BENCH_BAGS: usize = 10_000;
+/// Indices an [`IndexPool`] over a large table cycles through before reusing a batch:
+/// at least one 64-byte line each, 670 MB of traffic, enough to flush even a
+/// several-hundred-MiB L3.
+const LARGE_POOL_INDICES: usize = 256 * BAGS * BAG;
 /// Bytes of a small table: well inside the L2 of any current server core.
 pub const SMALL_TABLE_BYTES: usize = 512 << 10;
 /// The Zipf exponent of skewed indices (row popularity ∝ rank^−s).
 const ZIPF_EXPONENT: f64 = 1.05;
 /// The largest row any benchmarked table has (f32 rows of the largest dimension).
-const MAX_ROW_BYTES: usize = 4 * DIMS[DIMS.len() - 1];
+const MAX_ROW_BYTES: usize = 4 * BENCH_DIMS[BENCH_DIMS.len() - 1];
 
 /// The buffer every table is a view of: [`LARGE_TABLE_BYTES`] plus one row, of random
 /// bytes in `0x20..=0x3F`. Read in any format and at any row size, every f32, f16 and bf16
@@ -104,15 +115,15 @@ impl IndexDist {
     }
 }
 
-/// Index batches ([`BAGS`] × [`BAG`] indices) for successive calls: each call gets a
-/// batch no recent call used, so a large table's rows are not found in cache because the
-/// same indices ran just before. Batches are drawn as needed up to a capacity, then reused
-/// round-robin: for a large table after 256 others (≥ 256 × 40960 cache lines, 670 MB of
-/// traffic, enough to flush even a several-hundred-MiB L3), for a small one, which is in
-/// cache anyway, after 8.
+/// Index batches for successive calls: each call gets a batch no recent call used, so a
+/// large table's rows are not found in cache because the same indices ran just before.
+/// Batches are drawn as needed up to a capacity, then reused round-robin: for a large
+/// table after [`LARGE_POOL_INDICES`] other indices (and at least 3 other batches), for a
+/// small one, which is in cache anyway, after 8 batches.
 pub struct IndexPool {
     dist: IndexDist,
     rows: usize,
+    batch_len: usize,
     rng: TestRng,
     batches: Vec<Vec<i32>>,
     capacity: usize,
@@ -120,15 +131,22 @@ pub struct IndexPool {
 }
 
 impl IndexPool {
-    /// Batches of `dist` indices into `rows` rows of a table of size `size`.
+    /// Batches of [`BAGS`] × [`BAG`] `dist` indices into `rows` rows of a table of size
+    /// `size`.
     pub fn new(dist: IndexDist, size: TableSize, rows: usize) -> Self {
+        Self::with_batch_len(dist, size, rows, BAGS * BAG)
+    }
+
+    /// Batches of `batch_len` `dist` indices into `rows` rows of a table of size `size`.
+    pub fn with_batch_len(dist: IndexDist, size: TableSize, rows: usize, batch_len: usize) -> Self {
         IndexPool {
             dist,
             rows,
+            batch_len,
             rng: TestRng::from_seed(RngAlgorithm::XorShift, &[2; 16]),
             batches: Vec::new(),
             capacity: match size {
-                TableSize::Large => 256,
+                TableSize::Large => (LARGE_POOL_INDICES / batch_len.max(1)).max(4),
                 TableSize::Small => 8,
             },
             last: 0,
@@ -157,7 +175,7 @@ impl IndexPool {
         // Inverse transform of the continuous power law on [1, n + 1): its floor is a rank.
         let exponent = 1.0 - ZIPF_EXPONENT;
         let span = (n + 1.0).powf(exponent) - 1.0;
-        (0..BAGS * BAG)
+        (0..self.batch_len)
             .map(|_| {
                 let row = match self.dist {
                     IndexDist::Uniform => self.rng.random_range(0..self.rows),
@@ -180,26 +198,42 @@ impl IndexPool {
 pub struct BagCase<'a> {
     /// The table.
     pub table: Table<'a>,
+    /// Rows per bag.
+    pub bag: usize,
+    /// Bags per call.
+    pub bags: usize,
     offsets: Vec<i32>,
 }
 
 impl<'a> BagCase<'a> {
-    /// Bags over `table`.
+    /// [`BAGS`] bags of [`BAG`] rows over `table`.
     pub fn new(table: Table<'a>) -> Self {
+        Self::with_shape(table, BAG, BAGS)
+    }
+
+    /// `bags` bags of `bag` rows over `table`.
+    pub fn with_shape(table: Table<'a>, bag: usize, bags: usize) -> Self {
         BagCase {
             table,
-            offsets: (0..=BAGS).map(|b| (b * BAG) as i32).collect(),
+            bag,
+            bags,
+            offsets: (0..=bags).map(|b| (b * bag) as i32).collect(),
         }
+    }
+
+    /// Indices of one call.
+    pub fn batch_len(&self) -> usize {
+        self.bags * self.bag
     }
 
     /// Elements of the output.
     pub fn out_len(&self) -> usize {
-        BAGS * self.table.dim()
+        self.bags * self.table.dim()
     }
 
     /// Bytes of table rows one call gathers.
     pub fn gathered_bytes(&self) -> usize {
-        BAGS * BAG * self.table.row_bytes()
+        self.batch_len() * self.table.row_bytes()
     }
 
     /// Runs `entry`'s kernel itself (no dispatch) on the batch `indices` into `out`, with
@@ -207,9 +241,19 @@ impl<'a> BagCase<'a> {
     ///
     /// # Panics
     ///
+    /// As [`Self::run_with`].
+    pub fn run(&self, entry: &Entry, indices: &[i32], out: &mut [f32]) {
+        self.run_with(entry, indices, out, Prefetch::default());
+    }
+
+    /// Runs `entry`'s kernel itself (no dispatch) on the batch `indices` into `out`, with
+    /// software prefetch `prefetch`.
+    ///
+    /// # Panics
+    ///
     /// If `entry` is not an embedding-bag kernel for the table's format, `out` does not hold
     /// [`Self::out_len`] elements, or the kernel fails.
-    pub fn run(&self, entry: &Entry, indices: &[i32], out: &mut [f32]) {
+    pub fn run_with(&self, entry: &Entry, indices: &[i32], out: &mut [f32], prefetch: Prefetch) {
         let Kernel::EmbeddingBag(kernel) = entry.kernel else {
             panic!("{} is not an embedding-bag kernel", entry.op);
         };
@@ -218,7 +262,7 @@ impl<'a> BagCase<'a> {
         let bags = self.bags(indices);
         let dim = self.table.dim();
         // SAFETY: the table and the bags come from their checking constructors, and `out`
-        // holds exactly BAGS rows of `dim` at stride `dim` (asserted above), which is what
+        // holds exactly `bags` rows of `dim` at stride `dim` (asserted above), which is what
         // the embedding-bag kernel contract asks; kernels check indices themselves.
         unsafe {
             kernel(
@@ -227,7 +271,7 @@ impl<'a> BagCase<'a> {
                 Pooling::Sum,
                 &mut Output::F32(out),
                 dim,
-                Prefetch::default(),
+                prefetch,
             )
         }
         .expect("valid benchmark inputs");
@@ -235,6 +279,12 @@ impl<'a> BagCase<'a> {
 
     /// Whether `out` is bit for bit the reference model's result for the batch `indices`.
     pub fn is_exact(&self, indices: &[i32], out: &[f32]) -> bool {
+        let expected = self.reference_bits(indices);
+        out.len() == expected.len() && out.iter().zip(&expected).all(|(x, &y)| x.to_bits() == y)
+    }
+
+    /// The bits of the reference model's result for the batch `indices`.
+    pub fn reference_bits(&self, indices: &[i32]) -> Vec<u32> {
         let mut expected = vec![0.0f32; self.out_len()];
         lowp::reference::embedding_bag(
             &self.table,
@@ -244,11 +294,7 @@ impl<'a> BagCase<'a> {
             self.table.dim(),
         )
         .expect("valid benchmark inputs");
-        out.len() == expected.len()
-            && out
-                .iter()
-                .zip(&expected)
-                .all(|(x, y)| x.to_bits() == y.to_bits())
+        expected.iter().map(|x| x.to_bits()).collect()
     }
 
     fn bags<'s>(&'s self, indices: &'s [i32]) -> Bags<'s> {

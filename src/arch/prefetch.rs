@@ -1,5 +1,6 @@
-//! A portable software-prefetch hint, for code outside the `Simd` kernels (whose
-//! implementations carry their own).
+//! A portable software-prefetch hint: the one prefetch of the crate, used by the
+//! embedding-bag kernels of every instruction set and by the gather limits alike, so a
+//! kernel and the limit it is judged against issue the same instruction.
 
 use crate::embedding::plan::PrefetchHint;
 

@@ -11,6 +11,7 @@
 
 use std::ops::Range;
 
+use crate::arch::prefetch::prefetch;
 use crate::embedding::plan::{Prefetch, PrefetchHint};
 use crate::embedding::{Bags, IndexSlice, Output, Pooling, Weights};
 use crate::error::{Error, Result};
@@ -24,16 +25,16 @@ pub(crate) const ROW_F16: u8 = 1;
 pub(crate) const ROW_BF16: u8 = 2;
 
 /// Output element types, as const parameters (same numbering as the row formats).
-const OUT_F32: u8 = ROW_F32;
-const OUT_F16: u8 = ROW_F16;
-const OUT_BF16: u8 = ROW_BF16;
+pub(crate) const OUT_F32: u8 = ROW_F32;
+pub(crate) const OUT_F16: u8 = ROW_F16;
+pub(crate) const OUT_BF16: u8 = ROW_BF16;
 
 /// Vectors of the general (any dimension) path: dimensions are done in column blocks of
 /// this many vectors, each block summing the whole bag.
 const BLOCK: usize = 8;
 
 /// Bytes of one element of row format or output type `FMT`.
-const fn elem_bytes(fmt: u8) -> usize {
+pub(crate) const fn elem_bytes(fmt: u8) -> usize {
     if fmt == ROW_F32 { 4 } else { 2 }
 }
 
@@ -62,8 +63,6 @@ pub(crate) trait Simd {
     /// `LANES` f32 stored at `p` (unaligned) as output type `OUT`, rounding to nearest
     /// even, NaN kept NaN.
     unsafe fn store<const OUT: u8>(p: *mut u8, v: Self::V);
-    /// A prefetch of the cache line holding `p`; any address is allowed.
-    unsafe fn prefetch(p: *const u8, hint: PrefetchHint);
 
     /// The first `n < LANES` elements at `p`, the other lanes zero; reads only those `n`.
     #[inline(always)]
@@ -91,7 +90,7 @@ pub(crate) trait Simd {
 }
 
 /// An index width.
-trait Index: Copy {
+pub(crate) trait Index: Copy {
     fn widen(self) -> i64;
 }
 
@@ -300,7 +299,7 @@ unsafe fn sum_block<S: Simd, const FMT: u8, const NV: usize, I: Index, const WEI
                     .saturating_add(batch.prefetch.distance)
                     .min(batch.num_indices - 1);
                 let ahead = (*batch.indices.add(ahead)).widen() as usize;
-                prefetch_span::<S>(
+                prefetch_span(
                     batch
                         .table
                         .wrapping_add(ahead.wrapping_mul(batch.row_bytes))
@@ -348,22 +347,21 @@ unsafe fn sum_block<S: Simd, const FMT: u8, const NV: usize, I: Index, const WEI
     Ok(())
 }
 
-/// Prefetches every cache line of `bytes` bytes from `p`.
+/// Prefetches every cache line of `bytes` bytes from `p` (at least one line).
 #[inline(always)]
-unsafe fn prefetch_span<S: Simd>(p: *const u8, bytes: usize, hint: PrefetchHint) {
+pub(crate) fn prefetch_span(p: *const u8, bytes: usize, hint: PrefetchHint) {
     const LINE: usize = 64;
     let lead = p as usize % LINE;
     let mut line = p.wrapping_sub(lead);
     for _ in 0..(lead + bytes.max(1)).div_ceil(LINE) {
-        // SAFETY: a prefetch never faults, whatever the address.
-        unsafe { S::prefetch(line, hint) };
+        prefetch(line, hint);
         line = line.wrapping_add(LINE);
     }
 }
 
 /// Stores full vectors `acc` then `tail` lanes of `acc_tail`, as output type `OUT`.
 #[inline(always)]
-unsafe fn store_block<S: Simd, const OUT: u8>(
+pub(crate) unsafe fn store_block<S: Simd, const OUT: u8>(
     out: *mut u8,
     acc: &[S::V],
     acc_tail: S::V,

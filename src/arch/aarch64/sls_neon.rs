@@ -7,7 +7,7 @@ use std::arch::aarch64::*;
 use std::arch::asm;
 
 use crate::arch::sls::{self, ROW_F16, ROW_F32, Simd};
-use crate::embedding::plan::{Prefetch, PrefetchHint};
+use crate::embedding::plan::Prefetch;
 use crate::embedding::{Bags, Output, Pooling};
 use crate::error::Result;
 use crate::format::Table;
@@ -91,27 +91,6 @@ impl Simd for Neon {
                     vst1_u16(p.cast(), h);
                 }
                 _ => vst1_u16(p.cast(), to_bf16(v)),
-            }
-        }
-    }
-
-    #[inline(always)]
-    unsafe fn prefetch(p: *const u8, hint: PrefetchHint) {
-        // SAFETY: `prfm` is a hint: it never faults and writes no register or memory.
-        unsafe {
-            match hint {
-                PrefetchHint::L1 => {
-                    asm!("prfm pldl1keep, [{p}]", p = in(reg) p, options(nostack, preserves_flags, readonly))
-                }
-                PrefetchHint::L2 => {
-                    asm!("prfm pldl2keep, [{p}]", p = in(reg) p, options(nostack, preserves_flags, readonly))
-                }
-                PrefetchHint::L3 => {
-                    asm!("prfm pldl3keep, [{p}]", p = in(reg) p, options(nostack, preserves_flags, readonly))
-                }
-                PrefetchHint::NonTemporal => {
-                    asm!("prfm pldl1strm, [{p}]", p = in(reg) p, options(nostack, preserves_flags, readonly))
-                }
             }
         }
     }

@@ -4,7 +4,7 @@
 use std::arch::x86_64::*;
 
 use crate::arch::sls::{self, ROW_F16, ROW_F32, Simd};
-use crate::embedding::plan::{Prefetch, PrefetchHint};
+use crate::embedding::plan::Prefetch;
 use crate::embedding::{Bags, Output, Pooling};
 use crate::error::Result;
 use crate::format::Table;
@@ -100,19 +100,6 @@ impl Simd for Avx512 {
                 ROW_F32 => _mm512_mask_storeu_ps(p.cast(), m, v),
                 ROW_F16 => _mm256_mask_storeu_epi16(p.cast(), m, to_f16(v)),
                 _ => _mm256_mask_storeu_epi16(p.cast(), m, to_bf16(v)),
-            }
-        }
-    }
-
-    #[inline(always)]
-    unsafe fn prefetch(p: *const u8, hint: PrefetchHint) {
-        // SAFETY: prefetches never fault; SSE is part of every x86-64 CPU.
-        unsafe {
-            match hint {
-                PrefetchHint::L1 => _mm_prefetch::<_MM_HINT_T0>(p.cast()),
-                PrefetchHint::L2 => _mm_prefetch::<_MM_HINT_T1>(p.cast()),
-                PrefetchHint::L3 => _mm_prefetch::<_MM_HINT_T2>(p.cast()),
-                PrefetchHint::NonTemporal => _mm_prefetch::<_MM_HINT_NTA>(p.cast()),
             }
         }
     }
