@@ -184,6 +184,17 @@ const fn sls(isa: Isa, format: Format, spec: Spec) -> Entry {
     }
 }
 
+/// A wrapping i64 GEMM kernel from `crate::arch`'s `i64gemm_*` files (any shape).
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+const fn i64gemm(isa: Isa, kernel: GemmI64Fn) -> Entry {
+    Entry {
+        op: Op::GemmI64,
+        isa,
+        spec: Spec::Any,
+        kernel: Kernel::GemmI64(kernel),
+    }
+}
+
 /// Every kernel lowp has. Order does not matter: [`select`] picks by level and spec.
 pub static ENTRIES: &[Entry] = &[
     scalar(
@@ -236,6 +247,12 @@ pub static ENTRIES: &[Entry] = &[
     ),
     scalar(Op::GemmU8I8, Kernel::GemmU8I8(reference::gemm_u8i8)),
     scalar(Op::GemmI64, Kernel::GemmI64(reference::gemm_i64)),
+    #[cfg(target_arch = "x86_64")]
+    i64gemm(Isa::Avx2, crate::arch::x86_64::i64gemm_avx2::gemm_i64),
+    #[cfg(target_arch = "x86_64")]
+    i64gemm(Isa::Avx512, crate::arch::x86_64::i64gemm_avx512::gemm_i64),
+    #[cfg(target_arch = "aarch64")]
+    i64gemm(Isa::Neon, crate::arch::aarch64::i64gemm_neon::gemm_i64),
     scalar(
         Op::Interaction,
         Kernel::Interaction(reference::interaction_checked),

@@ -1,4 +1,5 @@
 //! aarch64 kernels: NEON and NEON with the dot-product extension.
 
+pub(crate) mod i64gemm_neon;
 pub(crate) mod peak_neondot;
 pub(crate) mod sls_neon;

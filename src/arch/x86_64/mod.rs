@@ -1,5 +1,7 @@
 //! x86-64 kernels: AVX2 (+FMA, F16C), AVX-512 (F/BW/VL/DQ) and AVX-512 VNNI.
 
+pub(crate) mod i64gemm_avx2;
+pub(crate) mod i64gemm_avx512;
 pub(crate) mod peak_avx2;
 pub(crate) mod peak_avx512vnni;
 pub(crate) mod sls_avx2;
