@@ -1,5 +1,6 @@
 //! aarch64 kernels: NEON and NEON with the dot-product extension.
 
 pub(crate) mod i64gemm_neon;
+pub(crate) mod interaction_neon;
 pub(crate) mod peak_neondot;
 pub(crate) mod sls_neon;

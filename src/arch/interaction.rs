@@ -1,0 +1,150 @@
+//! The feature-interaction loop that every `interaction_*` kernel instantiates with its own
+//! vector type (the embedding bags' [`Simd`]).
+//!
+//! The arithmetic is the reference's (`crate::reference::interaction`) by construction:
+//! vectors run across the columns `j` of the triangle, never across the summation over
+//! `d`, so every lane is one dot product `Z[i][j]` accumulating `fma(v[i][k], v[j][k], acc)`
+//! for `k` in order from +0.0, exactly the reference's chain (the product of two f32 is
+//! the same whichever operand comes first).
+//!
+//! Per sample, the `F` vectors are widened to f32 once and also transposed into a tile
+//! `T[k][j] = v[j][k]` (columns padded with zeros to whole vectors), so that one vector
+//! load gives element `k` of `LANES` consecutive vectors `j`. A register block is
+//! [`ROWS`] rows `i` × up to [`COLS`] vectors of columns: per `k` it loads the column
+//! vectors once, broadcasts `v[i][k]` for each row and issues `ROWS · COLS` independent
+//! fused multiply-adds, enough chains to hide the FMA latency. Lanes past a row's last
+//! column (`j ≥ i`, or `j > i` with the diagonal) are computed and dropped; only the
+//! column vectors a row block needs are computed at all.
+
+use crate::arch::sls::{ROW_F32, Simd};
+use crate::embedding::Output;
+use crate::error::Result;
+use crate::interaction::InteractionProblem;
+
+/// Rows `i` of the triangle per register block.
+const ROWS: usize = 4;
+/// Column vectors per register block (at most).
+const COLS: usize = 2;
+
+/// Runs `problem` with vector type `S` into `out`.
+///
+/// # Safety
+///
+/// The CPU runs `S`'s instructions; `problem` comes from `InteractionProblem::new` with
+/// `out`'s length.
+#[inline(always)]
+pub(crate) unsafe fn interaction<S: Simd>(
+    problem: &InteractionProblem<'_>,
+    out: &mut Output<'_>,
+) -> Result<()> {
+    let (f_count, d) = (problem.features, problem.dim);
+    // Tile columns: every vector j, padded to whole vectors.
+    let tile_cols = f_count.div_ceil(S::LANES) * S::LANES;
+    let mut vectors = vec![0f32; f_count * d];
+    let mut tile = vec![0f32; tile_cols * d];
+    let mut row = vec![0f32; problem.row_len];
+    let first_row = if problem.diagonal { 0 } else { 1 };
+    for b in 0..problem.batch {
+        problem.widen_sample(b, &mut vectors);
+        if d > 0 {
+            for (j, v) in vectors.chunks_exact(d).enumerate() {
+                for (k, &x) in v.iter().enumerate() {
+                    tile[k * tile_cols + j] = x;
+                }
+            }
+        }
+        row[..d].copy_from_slice(&vectors[..d]);
+        let mut i0 = first_row;
+        while i0 < f_count {
+            // Columns the block's last row needs, in whole vectors.
+            let last = (i0 + ROWS).min(f_count) - 1;
+            let col_vectors = problem.triangle_row_len(last).div_ceil(S::LANES);
+            let mut c0 = 0;
+            while c0 < col_vectors {
+                // SAFETY: the CPU runs `S` (this function's contract); `i0 ≤ last <
+                // f_count`, `c0 + cols ≤ col_vectors ≤ tile_cols / LANES`, and `row` holds
+                // `d + pairs` elements, as `block` requires.
+                unsafe {
+                    if col_vectors - c0 >= COLS {
+                        block::<S, COLS>(problem, &vectors, &tile, tile_cols, i0, c0, &mut row);
+                    } else {
+                        block::<S, 1>(problem, &vectors, &tile, tile_cols, i0, c0, &mut row);
+                    }
+                }
+                c0 += COLS;
+            }
+            i0 += ROWS;
+        }
+        // `row` past the triangle is the padding: zeros, never written.
+        out.store(b * problem.out_stride, &row);
+    }
+    Ok(())
+}
+
+/// Rows `i0 .. i0 + ROWS` (those below `F`) × column vectors `c0 .. c0 + NC` of one
+/// sample's triangle, written into `row` (which starts with the `d` dense elements).
+/// Rows past `F − 1` repeat row `F − 1` and are not stored.
+///
+/// # Safety
+///
+/// The CPU runs `S`; `vectors` holds the sample's `F · d` widened elements and `tile` their
+/// transpose with `tile_cols` columns; `i0 < F`; `(c0 + NC) · LANES ≤ tile_cols`; `row`
+/// holds at least `d + pairs` elements.
+#[inline(always)]
+unsafe fn block<S: Simd, const NC: usize>(
+    problem: &InteractionProblem<'_>,
+    vectors: &[f32],
+    tile: &[f32],
+    tile_cols: usize,
+    i0: usize,
+    c0: usize,
+    row: &mut [f32],
+) {
+    let (f_count, d) = (problem.features, problem.dim);
+    let rows: [usize; ROWS] = std::array::from_fn(|r| (i0 + r).min(f_count - 1));
+    let v = vectors.as_ptr();
+    let t = tile.as_ptr().wrapping_add(c0 * S::LANES);
+    // SAFETY: `S::zero` needs only the CPU support the caller guarantees.
+    let mut acc = [[unsafe { S::zero() }; NC]; ROWS];
+    for k in 0..d {
+        // SAFETY: `k < d` and `(c0 + NC) · LANES ≤ tile_cols`, so each load reads tile row
+        // `k` inside `tile`; `rows[r] < F`, so `v[rows[r] · d + k]` is inside `vectors`.
+        unsafe {
+            let cols: [S::V; NC] = std::array::from_fn(|c| {
+                S::load::<ROW_F32>(t.add(k * tile_cols + c * S::LANES).cast())
+            });
+            for r in 0..ROWS {
+                let x = S::splat(*v.add(rows[r] * d + k));
+                for c in 0..NC {
+                    acc[r][c] = S::fma(x, cols[c], acc[r][c]);
+                }
+            }
+        }
+    }
+    let triangle = d;
+    for (r, acc_r) in acc.iter().enumerate() {
+        let i = i0 + r;
+        if i >= f_count {
+            break;
+        }
+        let len = problem.triangle_row_len(i);
+        let start = triangle + problem.triangle_row_start(i);
+        for (c, &a) in acc_r.iter().enumerate() {
+            let col = (c0 + c) * S::LANES;
+            if col >= len {
+                break;
+            }
+            let p = row.as_mut_ptr().wrapping_add(start + col).cast();
+            // SAFETY: `col + n ≤ len`, so the store stays inside row `i` of the triangle,
+            // which `row` holds.
+            unsafe {
+                let n = len - col;
+                if n >= S::LANES {
+                    S::store::<ROW_F32>(p, a);
+                } else {
+                    S::store_part::<ROW_F32>(p, a, n);
+                }
+            }
+        }
+    }
+}
