@@ -10,7 +10,7 @@ use crate::registry::{self, Kernel, Op};
 mod i64;
 
 pub(crate) use i64::validate_i64;
-pub use i64::{MatMut, MatRef, gemm_i64};
+pub use i64::{MatMut, MatRef, MatrixOp, gemm_i64, gemm_i64_cblas};
 
 /// A value given once for the whole tensor or once per output column.
 #[derive(Clone, Copy, Debug)]

@@ -48,6 +48,7 @@ pub use gemm::{
     GemmOutput, MatMut, MatRef, OutputStage, PerColumn, QuantType, RequantBias, U8I8Problem,
     gemm_i64, gemm_u8i8,
 };
+pub use gemm::{MatrixOp, gemm_i64_cblas};
 pub use interaction::{Embeddings, InteractionOptions, Vectors, interaction};
 pub use isa::Isa;
 pub use quantize::{QuantInput, dequantize, quantize};
