@@ -32,7 +32,10 @@ pub fn interaction(
 }
 
 /// [`interaction`] on an already validated problem: the registry's Scalar entry.
-pub(crate) fn interaction_checked(problem: &InteractionProblem<'_>, out: &mut Output<'_>) -> Result<()> {
+pub(crate) fn interaction_checked(
+    problem: &InteractionProblem<'_>,
+    out: &mut Output<'_>,
+) -> Result<()> {
     let (f_count, d) = (problem.features, problem.dim);
     let mut vectors = vec![0f32; f_count * d];
     let mut row = vec![0f32; problem.row_len];

@@ -18,6 +18,7 @@ mod compare;
 mod embedding;
 mod gemm;
 mod guard_pages;
+mod interaction;
 mod quantize;
 mod strategies;
 
