@@ -206,17 +206,6 @@ const fn interaction(isa: Isa, kernel: InteractionFn) -> Entry {
     }
 }
 
-/// A feature-interaction kernel (any shape) at `isa`.
-#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-const fn interaction(isa: Isa, kernel: InteractionFn) -> Entry {
-    Entry {
-        op: Op::Interaction,
-        isa,
-        spec: Spec::Any,
-        kernel: Kernel::Interaction(kernel),
-    }
-}
-
 /// Every kernel lowp has. Order does not matter: [`select`] picks by level and spec.
 pub static ENTRIES: &[Entry] = &[
     scalar(
@@ -279,12 +268,6 @@ pub static ENTRIES: &[Entry] = &[
         Op::Interaction,
         Kernel::Interaction(reference::interaction_checked),
     ),
-    #[cfg(target_arch = "x86_64")]
-    interaction(Isa::Avx2, crate::arch::x86_64::interaction_avx2::interaction),
-    #[cfg(target_arch = "x86_64")]
-    interaction(Isa::Avx512, crate::arch::x86_64::interaction_avx512::interaction),
-    #[cfg(target_arch = "aarch64")]
-    interaction(Isa::Neon, crate::arch::aarch64::interaction_neon::interaction),
     #[cfg(target_arch = "x86_64")]
     interaction(Isa::Avx2, crate::arch::x86_64::interaction_avx2::interaction),
     #[cfg(target_arch = "x86_64")]

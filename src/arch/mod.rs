@@ -6,7 +6,6 @@
 pub mod aarch64;
 pub(crate) mod i64gemm;
 pub(crate) mod interaction;
-pub(crate) mod interaction;
 pub(crate) mod prefetch;
 pub(crate) mod sls;
 #[cfg(target_arch = "x86_64")]

@@ -2,6 +2,5 @@
 
 pub(crate) mod i64gemm_neon;
 pub(crate) mod interaction_neon;
-pub(crate) mod interaction_neon;
 pub(crate) mod peak_neondot;
 pub(crate) mod sls_neon;

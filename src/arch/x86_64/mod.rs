@@ -4,8 +4,6 @@ pub(crate) mod i64gemm_avx2;
 pub(crate) mod i64gemm_avx512;
 pub(crate) mod interaction_avx2;
 pub(crate) mod interaction_avx512;
-pub(crate) mod interaction_avx2;
-pub(crate) mod interaction_avx512;
 pub(crate) mod peak_avx2;
 pub(crate) mod peak_avx512vnni;
 pub(crate) mod sls_avx2;
