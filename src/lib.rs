@@ -31,6 +31,7 @@
 mod arch;
 pub mod embedding;
 mod error;
+pub mod ffi;
 pub mod format;
 pub mod gemm;
 pub mod interaction;
