@@ -206,6 +206,25 @@ const fn interaction(isa: Isa, kernel: InteractionFn) -> Entry {
     }
 }
 
+/// An embedding-bag kernel over quantized rows from `crate::arch`'s `sls_q_*` files.
+const fn sls_q(isa: Isa, format: Format, spec: Spec) -> Entry {
+    let kernel = match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => crate::arch::x86_64::sls_q_avx2::kernel(format, spec),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => crate::arch::x86_64::sls_q_avx512::kernel(format, spec),
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => crate::arch::aarch64::sls_q_neon::kernel(format, spec),
+        _ => panic!("no quantized embedding-bag kernels at this level"),
+    };
+    Entry {
+        op: Op::EmbeddingBag(format),
+        isa,
+        spec,
+        kernel: Kernel::EmbeddingBag(kernel),
+    }
+}
+
 /// Every kernel lowp has. Order does not matter: [`select`] picks by level and spec.
 pub static ENTRIES: &[Entry] = &[
     scalar(
@@ -388,6 +407,114 @@ pub static ENTRIES: &[Entry] = &[
     sls(Isa::Neon, Format::Bf16, Spec::Dim(256)),
     #[cfg(target_arch = "aarch64")]
     sls(Isa::Neon, Format::Bf16, Spec::Any),
+    #[cfg(target_arch = "x86_64")]
+    sls_q(Isa::Avx2, Format::Q8, Spec::Dim(16)),
+    #[cfg(target_arch = "x86_64")]
+    sls_q(Isa::Avx2, Format::Q8, Spec::Dim(32)),
+    #[cfg(target_arch = "x86_64")]
+    sls_q(Isa::Avx2, Format::Q8, Spec::Dim(64)),
+    #[cfg(target_arch = "x86_64")]
+    sls_q(Isa::Avx2, Format::Q8, Spec::Dim(128)),
+    #[cfg(target_arch = "x86_64")]
+    sls_q(Isa::Avx2, Format::Q8, Spec::Dim(256)),
+    #[cfg(target_arch = "x86_64")]
+    sls_q(Isa::Avx2, Format::Q8, Spec::Any),
+    #[cfg(target_arch = "x86_64")]
+    sls_q(Isa::Avx2, Format::Q4, Spec::Dim(16)),
+    #[cfg(target_arch = "x86_64")]
+    sls_q(Isa::Avx2, Format::Q4, Spec::Dim(32)),
+    #[cfg(target_arch = "x86_64")]
+    sls_q(Isa::Avx2, Format::Q4, Spec::Dim(64)),
+    #[cfg(target_arch = "x86_64")]
+    sls_q(Isa::Avx2, Format::Q4, Spec::Dim(128)),
+    #[cfg(target_arch = "x86_64")]
+    sls_q(Isa::Avx2, Format::Q4, Spec::Dim(256)),
+    #[cfg(target_arch = "x86_64")]
+    sls_q(Isa::Avx2, Format::Q4, Spec::Any),
+    #[cfg(target_arch = "x86_64")]
+    sls_q(Isa::Avx2, Format::Q2, Spec::Dim(16)),
+    #[cfg(target_arch = "x86_64")]
+    sls_q(Isa::Avx2, Format::Q2, Spec::Dim(32)),
+    #[cfg(target_arch = "x86_64")]
+    sls_q(Isa::Avx2, Format::Q2, Spec::Dim(64)),
+    #[cfg(target_arch = "x86_64")]
+    sls_q(Isa::Avx2, Format::Q2, Spec::Dim(128)),
+    #[cfg(target_arch = "x86_64")]
+    sls_q(Isa::Avx2, Format::Q2, Spec::Dim(256)),
+    #[cfg(target_arch = "x86_64")]
+    sls_q(Isa::Avx2, Format::Q2, Spec::Any),
+    #[cfg(target_arch = "x86_64")]
+    sls_q(Isa::Avx512, Format::Q8, Spec::Dim(16)),
+    #[cfg(target_arch = "x86_64")]
+    sls_q(Isa::Avx512, Format::Q8, Spec::Dim(32)),
+    #[cfg(target_arch = "x86_64")]
+    sls_q(Isa::Avx512, Format::Q8, Spec::Dim(64)),
+    #[cfg(target_arch = "x86_64")]
+    sls_q(Isa::Avx512, Format::Q8, Spec::Dim(128)),
+    #[cfg(target_arch = "x86_64")]
+    sls_q(Isa::Avx512, Format::Q8, Spec::Dim(256)),
+    #[cfg(target_arch = "x86_64")]
+    sls_q(Isa::Avx512, Format::Q8, Spec::Any),
+    #[cfg(target_arch = "x86_64")]
+    sls_q(Isa::Avx512, Format::Q4, Spec::Dim(16)),
+    #[cfg(target_arch = "x86_64")]
+    sls_q(Isa::Avx512, Format::Q4, Spec::Dim(32)),
+    #[cfg(target_arch = "x86_64")]
+    sls_q(Isa::Avx512, Format::Q4, Spec::Dim(64)),
+    #[cfg(target_arch = "x86_64")]
+    sls_q(Isa::Avx512, Format::Q4, Spec::Dim(128)),
+    #[cfg(target_arch = "x86_64")]
+    sls_q(Isa::Avx512, Format::Q4, Spec::Dim(256)),
+    #[cfg(target_arch = "x86_64")]
+    sls_q(Isa::Avx512, Format::Q4, Spec::Any),
+    #[cfg(target_arch = "x86_64")]
+    sls_q(Isa::Avx512, Format::Q2, Spec::Dim(16)),
+    #[cfg(target_arch = "x86_64")]
+    sls_q(Isa::Avx512, Format::Q2, Spec::Dim(32)),
+    #[cfg(target_arch = "x86_64")]
+    sls_q(Isa::Avx512, Format::Q2, Spec::Dim(64)),
+    #[cfg(target_arch = "x86_64")]
+    sls_q(Isa::Avx512, Format::Q2, Spec::Dim(128)),
+    #[cfg(target_arch = "x86_64")]
+    sls_q(Isa::Avx512, Format::Q2, Spec::Dim(256)),
+    #[cfg(target_arch = "x86_64")]
+    sls_q(Isa::Avx512, Format::Q2, Spec::Any),
+    #[cfg(target_arch = "aarch64")]
+    sls_q(Isa::Neon, Format::Q8, Spec::Dim(16)),
+    #[cfg(target_arch = "aarch64")]
+    sls_q(Isa::Neon, Format::Q8, Spec::Dim(32)),
+    #[cfg(target_arch = "aarch64")]
+    sls_q(Isa::Neon, Format::Q8, Spec::Dim(64)),
+    #[cfg(target_arch = "aarch64")]
+    sls_q(Isa::Neon, Format::Q8, Spec::Dim(128)),
+    #[cfg(target_arch = "aarch64")]
+    sls_q(Isa::Neon, Format::Q8, Spec::Dim(256)),
+    #[cfg(target_arch = "aarch64")]
+    sls_q(Isa::Neon, Format::Q8, Spec::Any),
+    #[cfg(target_arch = "aarch64")]
+    sls_q(Isa::Neon, Format::Q4, Spec::Dim(16)),
+    #[cfg(target_arch = "aarch64")]
+    sls_q(Isa::Neon, Format::Q4, Spec::Dim(32)),
+    #[cfg(target_arch = "aarch64")]
+    sls_q(Isa::Neon, Format::Q4, Spec::Dim(64)),
+    #[cfg(target_arch = "aarch64")]
+    sls_q(Isa::Neon, Format::Q4, Spec::Dim(128)),
+    #[cfg(target_arch = "aarch64")]
+    sls_q(Isa::Neon, Format::Q4, Spec::Dim(256)),
+    #[cfg(target_arch = "aarch64")]
+    sls_q(Isa::Neon, Format::Q4, Spec::Any),
+    #[cfg(target_arch = "aarch64")]
+    sls_q(Isa::Neon, Format::Q2, Spec::Dim(16)),
+    #[cfg(target_arch = "aarch64")]
+    sls_q(Isa::Neon, Format::Q2, Spec::Dim(32)),
+    #[cfg(target_arch = "aarch64")]
+    sls_q(Isa::Neon, Format::Q2, Spec::Dim(64)),
+    #[cfg(target_arch = "aarch64")]
+    sls_q(Isa::Neon, Format::Q2, Spec::Dim(128)),
+    #[cfg(target_arch = "aarch64")]
+    sls_q(Isa::Neon, Format::Q2, Spec::Dim(256)),
+    #[cfg(target_arch = "aarch64")]
+    sls_q(Isa::Neon, Format::Q2, Spec::Any),
 ];
 
 /// Every kernel lowp has, for tests, benchmarks and the report.

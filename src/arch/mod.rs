@@ -8,5 +8,6 @@ pub(crate) mod i64gemm;
 pub(crate) mod interaction;
 pub(crate) mod prefetch;
 pub(crate) mod sls;
+pub(crate) mod sls_quant;
 #[cfg(target_arch = "x86_64")]
 pub mod x86_64;

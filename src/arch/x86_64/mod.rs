@@ -8,3 +8,5 @@ pub(crate) mod peak_avx2;
 pub(crate) mod peak_avx512vnni;
 pub(crate) mod sls_avx2;
 pub(crate) mod sls_avx512;
+pub(crate) mod sls_q_avx2;
+pub(crate) mod sls_q_avx512;

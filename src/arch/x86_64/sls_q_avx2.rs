@@ -1,0 +1,74 @@
+//! Embedding bags over Q8 / Q4 / Q2 rows with AVX2, FMA and F16C: eight f32 lanes.
+//!
+//! Eight codes take 8, 4 or 2 bytes. Q8 zero-extends its bytes; Q4 and Q2 broadcast the
+//! 32-bit (or 16-bit) word holding the eight codes to every lane and shift each lane right
+//! by its own code's bit offset (`vpsrlvd`), then mask: three instructions per vector.
+
+use std::arch::x86_64::*;
+
+use crate::arch::sls_quant::{self, QuantSimd};
+use crate::arch::x86_64::sls_avx2::Avx2;
+use crate::embedding::plan::Prefetch;
+use crate::embedding::{Bags, Output, Pooling};
+use crate::error::Result;
+use crate::format::Table;
+
+impl QuantSimd for Avx2 {
+    #[inline(always)]
+    unsafe fn load_codes<const BITS: u32>(p: *const u8) -> __m256 {
+        // SAFETY: only called from code compiled with AVX2 (the trait's contract); the
+        // caller provides the `8 · BITS / 8` bytes read here, unaligned.
+        unsafe {
+            let codes = match BITS {
+                8 => _mm256_cvtepu8_epi32(_mm_loadl_epi64(p.cast())),
+                4 => {
+                    let word = p.cast::<i32>().read_unaligned();
+                    let shifts = _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28);
+                    let lanes = _mm256_srlv_epi32(_mm256_set1_epi32(word), shifts);
+                    _mm256_and_si256(lanes, _mm256_set1_epi32(0xF))
+                }
+                _ => {
+                    let word = i32::from(p.cast::<u16>().read_unaligned());
+                    let shifts = _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14);
+                    let lanes = _mm256_srlv_epi32(_mm256_set1_epi32(word), shifts);
+                    _mm256_and_si256(lanes, _mm256_set1_epi32(0x3))
+                }
+            };
+            _mm256_cvtepi32_ps(codes)
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn widen_f16_pair(p: *const u8) -> (f32, f32) {
+        // SAFETY: F16C is part of this level; the caller provides four readable bytes.
+        unsafe {
+            let both = _mm_cvtph_ps(_mm_cvtsi32_si128(p.cast::<i32>().read_unaligned()));
+            (_mm_cvtss_f32(both), _mm_cvtss_f32(_mm_movehdup_ps(both)))
+        }
+    }
+}
+
+/// AVX2 embedding bags over quantized rows with `BITS`-bit codes (8: Q8, 4: Q4, 2: Q2);
+/// `NV > 0` specialises the dimension to `8 · NV`, `NV == 0` takes any dimension.
+///
+/// # Safety
+///
+/// The CPU has AVX2, FMA and F16C. The arguments passed the checks that
+/// [`crate::registry::EmbeddingBagFn`] lists, the table is in the format with `BITS`-bit
+/// codes, and its dimension is `8 · NV` when `NV > 0`.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn embedding_bag<const BITS: u32, const NV: usize>(
+    table: &Table<'_>,
+    bags: &Bags<'_>,
+    pooling: Pooling,
+    out: &mut Output<'_>,
+    out_stride: usize,
+    prefetch: Prefetch,
+) -> Result<()> {
+    // SAFETY: this function's contract is `sls_quant::embedding_bag`'s, with AVX2 enabled.
+    unsafe {
+        sls_quant::embedding_bag::<Avx2, BITS, NV>(table, bags, pooling, out, out_stride, prefetch)
+    }
+}
+
+sls_quant::quant_kernel_table!(embedding_bag, lanes = 8, dims = [16, 32, 64, 128, 256]);
