@@ -3,11 +3,17 @@
 //! This module holds the problem descriptions shared by the reference model, the kernels
 //! and the dispatched operations.
 
+use std::ops::Range;
+
 use crate::error::{Error, Result, checked_mul};
 use crate::isa::Isa;
-use crate::registry::{self, Kernel, Op};
+use crate::registry::{self, Kernel};
 
 mod i64;
+mod pack;
+
+pub(crate) use pack::{PANEL, PackedParts, QUAD};
+pub use pack::{PackedB, WeightLayout};
 
 pub(crate) use i64::validate_i64;
 pub use i64::{MatMut, MatRef, MatrixOp, gemm_i64, gemm_i64_cblas};
@@ -188,77 +194,89 @@ impl U8I8Problem<'_> {
             });
         }
         self.b_zero_point.check(n, "b_zero_point")?;
-        let stage_matches = match stage {
-            OutputStage::RawI32 => matches!(out, GemmOutput::I32(_)),
-            OutputStage::Requantize {
-                out: QuantType::U8, ..
-            } => matches!(out, GemmOutput::U8(_)),
-            OutputStage::Requantize {
-                out: QuantType::I8, ..
-            } => matches!(out, GemmOutput::I8(_)),
-            OutputStage::Dequantize { .. } => matches!(out, GemmOutput::F32(_)),
-        };
-        if !stage_matches {
-            return Err(Error::bad_parameter(
-                "out",
-                "the output buffer's type does not match the output stage",
-            ));
-        }
-        match stage {
-            OutputStage::RawI32 => {}
-            OutputStage::Requantize {
-                out: ty,
-                bias,
-                multiplier,
-                zero_point,
-                ..
-            } => {
-                multiplier.check(n, "multiplier")?;
-                let (lo, hi) = match ty {
-                    QuantType::U8 => (0, 255),
-                    QuantType::I8 => (-128, 127),
-                };
-                if !(lo..=hi).contains(zero_point) {
-                    return Err(Error::bad_parameter(
-                        "zero_point",
-                        format!("{zero_point} is outside the output type's range {lo}..={hi}"),
-                    ));
-                }
-                match bias {
-                    RequantBias::None => {}
-                    RequantBias::I32(b) => check_len("bias", b.len(), n)?,
-                    RequantBias::F32 {
-                        bias,
-                        act_times_w_scale,
-                    } => {
-                        check_len("bias", bias.len(), n)?;
-                        act_times_w_scale.check(n, "act_times_w_scale")?;
-                    }
-                }
-            }
-            OutputStage::Dequantize { b_scale, bias, .. } => {
-                b_scale.check(n, "b_scale")?;
-                if let Some(b) = bias {
-                    check_len("bias", b.len(), n)?;
-                }
-            }
-        }
-        if out_stride < n {
-            return Err(Error::bad_parameter(
-                "out_stride",
-                format!("{out_stride} is smaller than n = {n}"),
-            ));
-        }
-        let needed = crate::error::strided_len(m, n, out_stride, "output elements")?;
-        if out.len() < needed {
-            return Err(Error::OutputTooSmall {
-                what: "GEMM result",
-                needed,
-                got: out.len(),
-            });
-        }
-        Ok(())
+        check_stage(stage, out, n)?;
+        check_out(out, m, n, out_stride)
     }
+}
+
+/// Checks that `out`'s type matches `stage` and that the stage's per-column arrays and
+/// output zero point fit `n` columns.
+fn check_stage(stage: &OutputStage<'_>, out: &GemmOutput<'_>, n: usize) -> Result<()> {
+    let stage_matches = match stage {
+        OutputStage::RawI32 => matches!(out, GemmOutput::I32(_)),
+        OutputStage::Requantize {
+            out: QuantType::U8, ..
+        } => matches!(out, GemmOutput::U8(_)),
+        OutputStage::Requantize {
+            out: QuantType::I8, ..
+        } => matches!(out, GemmOutput::I8(_)),
+        OutputStage::Dequantize { .. } => matches!(out, GemmOutput::F32(_)),
+    };
+    if !stage_matches {
+        return Err(Error::bad_parameter(
+            "out",
+            "the output buffer's type does not match the output stage",
+        ));
+    }
+    match stage {
+        OutputStage::RawI32 => {}
+        OutputStage::Requantize {
+            out: ty,
+            bias,
+            multiplier,
+            zero_point,
+            ..
+        } => {
+            multiplier.check(n, "multiplier")?;
+            let (lo, hi) = match ty {
+                QuantType::U8 => (0, 255),
+                QuantType::I8 => (-128, 127),
+            };
+            if !(lo..=hi).contains(zero_point) {
+                return Err(Error::bad_parameter(
+                    "zero_point",
+                    format!("{zero_point} is outside the output type's range {lo}..={hi}"),
+                ));
+            }
+            match bias {
+                RequantBias::None => {}
+                RequantBias::I32(b) => check_len("bias", b.len(), n)?,
+                RequantBias::F32 {
+                    bias,
+                    act_times_w_scale,
+                } => {
+                    check_len("bias", bias.len(), n)?;
+                    act_times_w_scale.check(n, "act_times_w_scale")?;
+                }
+            }
+        }
+        OutputStage::Dequantize { b_scale, bias, .. } => {
+            b_scale.check(n, "b_scale")?;
+            if let Some(b) = bias {
+                check_len("bias", b.len(), n)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks that `out` holds `rows` rows of `cols` values, `out_stride` apart.
+fn check_out(out: &GemmOutput<'_>, rows: usize, cols: usize, out_stride: usize) -> Result<()> {
+    if out_stride < cols {
+        return Err(Error::bad_parameter(
+            "out_stride",
+            format!("{out_stride} is smaller than n = {cols}"),
+        ));
+    }
+    let needed = crate::error::strided_len(rows, cols, out_stride, "output elements")?;
+    if out.len() < needed {
+        return Err(Error::OutputTooSmall {
+            what: "GEMM result",
+            needed,
+            got: out.len(),
+        });
+    }
+    Ok(())
 }
 
 fn check_len(what: &'static str, got: usize, n: usize) -> Result<()> {
@@ -274,21 +292,171 @@ fn check_len(what: &'static str, got: usize, n: usize) -> Result<()> {
 
 /// Computes `(A − za)(B − zb)` and writes it through `stage` on `isa` (or the automatic
 /// level when `None`). Bit-identical to [`crate::reference::gemm_u8i8`] on every level.
+///
+/// This packs B on every call; to reuse weights across calls, pack them once with
+/// [`PackedB::new`] and call [`gemm_u8i8_packed`].
 pub fn gemm_u8i8(
     problem: &U8I8Problem<'_>,
     stage: &OutputStage<'_>,
-    mut out: GemmOutput<'_>,
+    out: GemmOutput<'_>,
     out_stride: usize,
     isa: Option<Isa>,
 ) -> Result<()> {
     problem.validate(stage, &out, out_stride)?;
-    let level = Isa::choose(isa)?;
-    let entry = registry::select(Op::GemmU8I8, problem.n, level);
+    let packed = PackedB::new(
+        problem.b,
+        problem.k,
+        problem.n,
+        WeightLayout::KByN,
+        problem.b_zero_point,
+        isa,
+    )?;
+    let block = U8I8Block {
+        a: problem.a,
+        a_stride: problem.a_stride,
+        a_zero_point: problem.a_zero_point,
+        b: &packed,
+        rows: 0..problem.m,
+        cols: 0..problem.n,
+    };
+    run_block(&block, stage, out, out_stride)
+}
+
+/// One block of a u8 × i8 GEMM over packed weights: rows `rows` of the result (rows of A)
+/// and columns `cols` (columns of B). Kernels receive it after [`U8I8Block::validate`].
+#[derive(Clone, Debug)]
+pub struct U8I8Block<'a> {
+    /// A, at least `rows.end` rows of `b.k()` codes, `a_stride` apart.
+    pub a: &'a [u8],
+    /// Distance between rows of A, ≥ `b.k()`.
+    pub a_stride: usize,
+    /// Zero point of A.
+    pub a_zero_point: u8,
+    /// The packed weights.
+    pub b: &'a PackedB,
+    /// Rows of the result to compute.
+    pub rows: Range<usize>,
+    /// Columns of the result to compute, within `0..b.n()`.
+    pub cols: Range<usize>,
+}
+
+impl U8I8Block<'_> {
+    /// Checks the ranges, A, the stage's per-column arrays (all `n` columns) and the output
+    /// (the block's `rows.len() × cols.len()` values, `out_stride` apart).
+    pub(crate) fn validate(
+        &self,
+        stage: &OutputStage<'_>,
+        out: &GemmOutput<'_>,
+        out_stride: usize,
+    ) -> Result<()> {
+        let (k, n) = (self.b.k(), self.b.n());
+        if self.rows.start > self.rows.end {
+            return Err(Error::bad_parameter(
+                "rows",
+                format!("{:?} is a decreasing range", self.rows),
+            ));
+        }
+        if self.cols.start > self.cols.end || self.cols.end > n {
+            return Err(Error::bad_parameter(
+                "cols",
+                format!("{:?} is not a range within the {n} columns of B", self.cols),
+            ));
+        }
+        if self.a_stride < k {
+            return Err(Error::bad_parameter(
+                "a_stride",
+                format!("{} is smaller than k = {k}", self.a_stride),
+            ));
+        }
+        let a_needed = crate::error::strided_len(self.rows.end, k, self.a_stride, "A elements")?;
+        if self.a.len() < a_needed {
+            return Err(Error::InputTooSmall {
+                what: "A",
+                needed: a_needed,
+                got: self.a.len(),
+            });
+        }
+        check_stage(stage, out, n)?;
+        check_out(out, self.rows.len(), self.cols.len(), out_stride)
+    }
+}
+
+/// Computes `(A − za)(B − zb)` for the `m` rows of A (`m × k` u8, rows `a_stride` apart)
+/// and the packed weights `b`, writing element (i, j) through `stage` to
+/// `out[i · out_stride + j]`. Runs the kernel `b` was packed for; bit-identical to
+/// [`crate::reference::gemm_u8i8`] on every level.
+///
+/// The zero-point corrections and the output stage run in the kernel's epilogue, on the
+/// accumulators in registers: only [`OutputStage::RawI32`] writes i32 to memory.
+///
+/// # Errors
+///
+/// [`Error::BadParameter`] for a stride smaller than a row, a per-column array of the wrong
+/// length, an output zero point outside its type or an output of the wrong type;
+/// [`Error::InputTooSmall`] / [`Error::OutputTooSmall`] for short buffers.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_u8i8_packed(
+    m: usize,
+    a: &[u8],
+    a_stride: usize,
+    a_zero_point: u8,
+    b: &PackedB,
+    stage: &OutputStage<'_>,
+    out: GemmOutput<'_>,
+    out_stride: usize,
+) -> Result<()> {
+    let block = U8I8Block {
+        a,
+        a_stride,
+        a_zero_point,
+        b,
+        rows: 0..m,
+        cols: 0..b.n(),
+    };
+    gemm_u8i8_block(&block, stage, out, out_stride)
+}
+
+/// Computes one block of the GEMM, for engines that bring their own threads: rows
+/// `block.rows` and columns `block.cols` of the result, element (i, j) written through
+/// `stage` to `out[(i − rows.start) · out_stride + (j − cols.start)]`. A is indexed by the
+/// global row (`block.a` holds row 0 onwards) and the stage's per-column arrays by the
+/// global column (they hold all `n` values).
+///
+/// Each element of the result depends only on its row of A and its column of B, so
+/// threads that call this with disjoint blocks that cover the result compute exactly the
+/// result of one [`gemm_u8i8_packed`] call, without synchronisation: e.g. thread `t` of
+/// `T` takes rows `t·m/T .. (t+1)·m/T` and passes its own part of the output (from
+/// `chunks_mut` or `split_at_mut`). Column blocks that start at a multiple of 16 avoid
+/// recomputing a shared panel.
+///
+/// # Errors
+///
+/// As [`gemm_u8i8_packed`], and [`Error::BadParameter`] for a decreasing range or columns
+/// beyond `n`.
+pub fn gemm_u8i8_block(
+    block: &U8I8Block<'_>,
+    stage: &OutputStage<'_>,
+    out: GemmOutput<'_>,
+    out_stride: usize,
+) -> Result<()> {
+    block.validate(stage, &out, out_stride)?;
+    run_block(block, stage, out, out_stride)
+}
+
+/// Runs the kernel `block.b` was packed for, after validation.
+fn run_block(
+    block: &U8I8Block<'_>,
+    stage: &OutputStage<'_>,
+    mut out: GemmOutput<'_>,
+    out_stride: usize,
+) -> Result<()> {
+    let entry = block.b.entry();
     let Kernel::GemmU8I8(kernel) = entry.kernel else {
         unreachable!("registry entries for u8i8 GEMM hold u8i8 GEMM kernels")
     };
     registry::record(entry);
-    // SAFETY: `validate` checked A, B, every per-column array and the output against the
-    // shape and strides.
-    unsafe { kernel(problem, stage, &mut out, out_stride) }
+    // SAFETY: the caller validated the block (`U8I8Block::validate`, or
+    // `U8I8Problem::validate` for the whole result, which checks the same), and `PackedB`
+    // packed B for exactly this kernel.
+    unsafe { kernel(block, stage, &mut out, out_stride) }
 }

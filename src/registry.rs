@@ -15,7 +15,7 @@ use crate::embedding::plan::Prefetch;
 use crate::embedding::{Bags, Output, Pooling};
 use crate::error::Result;
 use crate::format::{Format, Table};
-use crate::gemm::{GemmOutput, MatMut, MatRef, OutputStage, U8I8Problem};
+use crate::gemm::{GemmOutput, MatMut, MatRef, OutputStage, U8I8Block};
 use crate::interaction::InteractionProblem;
 use crate::isa::Isa;
 use crate::quantize::QuantInput;
@@ -96,9 +96,10 @@ pub type EmbeddingBagFn =
 pub type QuantizeFn = unsafe fn(Format, QuantInput<'_>, usize, usize, &mut [u8]) -> Result<()>;
 /// Dequantizes a table; the caller has run `quantize::check_dequantize`.
 pub type DequantizeFn = unsafe fn(&Table<'_>, &mut Output<'_>) -> Result<()>;
-/// u8 × i8 GEMM; the caller has run `U8I8Problem::validate`.
+/// One block of a u8 × i8 GEMM over weights packed for this kernel; the caller has run
+/// `U8I8Block::validate` (or `U8I8Problem::validate` on the problem the weights came from).
 pub type GemmU8I8Fn =
-    unsafe fn(&U8I8Problem<'_>, &OutputStage<'_>, &mut GemmOutput<'_>, usize) -> Result<()>;
+    unsafe fn(&U8I8Block<'_>, &OutputStage<'_>, &mut GemmOutput<'_>, usize) -> Result<()>;
 /// i64 GEMM; the caller has run `gemm::validate_i64`.
 pub type GemmI64Fn =
     unsafe fn(usize, usize, usize, &MatRef<'_>, &MatRef<'_>, &mut MatMut<'_>, bool) -> Result<()>;
@@ -181,6 +182,17 @@ const fn sls(isa: Isa, format: Format, spec: Spec) -> Entry {
         isa,
         spec,
         kernel: Kernel::EmbeddingBag(kernel),
+    }
+}
+
+/// A u8 × i8 GEMM kernel from `crate::arch`'s `qgemm_*` files (any shape).
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+const fn qgemm(isa: Isa, kernel: GemmU8I8Fn) -> Entry {
+    Entry {
+        op: Op::GemmU8I8,
+        isa,
+        spec: Spec::Any,
+        kernel: Kernel::GemmU8I8(kernel),
     }
 }
 
@@ -275,7 +287,16 @@ pub static ENTRIES: &[Entry] = &[
         Op::Dequantize(Format::Q2),
         Kernel::Dequantize(reference::dequantize),
     ),
-    scalar(Op::GemmU8I8, Kernel::GemmU8I8(reference::gemm_u8i8)),
+    // Packed weights have no reference form: the Scalar level runs the kernels' own loop
+    // in portable code, checked against `reference::gemm_u8i8` like every other level.
+    scalar(
+        Op::GemmU8I8,
+        Kernel::GemmU8I8(crate::arch::qgemm::gemm_u8i8_portable),
+    ),
+    #[cfg(target_arch = "x86_64")]
+    qgemm(Isa::Avx512, crate::arch::x86_64::qgemm_avx512::gemm_u8i8),
+    #[cfg(target_arch = "x86_64")]
+    qgemm(Isa::Avx512Vnni, crate::arch::x86_64::qgemm_avx512vnni::gemm_u8i8),
     scalar(Op::GemmI64, Kernel::GemmI64(reference::gemm_i64)),
     #[cfg(target_arch = "x86_64")]
     i64gemm(Isa::Avx2, crate::arch::x86_64::i64gemm_avx2::gemm_i64),

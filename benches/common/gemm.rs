@@ -3,8 +3,8 @@
 //! holds the reference model's result for its own inputs.
 
 use lowp::gemm::{GemmOutput, MatMut, MatRef, OutputStage, PerColumn, QuantType, RequantBias};
-use lowp::registry::{Entry, Kernel};
-use lowp::{U8I8Problem, reference};
+use lowp::registry::{self, Entry, Kernel, Op};
+use lowp::{Isa, PackedB, U8I8Block, U8I8Problem, WeightLayout, reference};
 use proptest::prelude::RngExt;
 use proptest::test_runner::{RngAlgorithm, TestRng};
 
@@ -31,6 +31,8 @@ pub struct U8I8Case {
     b: Vec<i8>,
     bias: Vec<i32>,
     expected: Vec<u8>,
+    /// B packed for each level that has a u8 × i8 kernel on this CPU.
+    packed: Vec<PackedB>,
 }
 
 impl U8I8Case {
@@ -45,6 +47,7 @@ impl U8I8Case {
             b: (0..k * n).map(|_| rng.random()).collect(),
             bias: (0..n).map(|_| rng.random_range(-1000..1000)).collect(),
             expected: vec![0; m * n],
+            packed: Vec::new(),
         };
         let mut out = vec![0; m * n];
         reference::gemm_u8i8(
@@ -55,6 +58,25 @@ impl U8I8Case {
         )
         .expect("valid benchmark inputs");
         case.expected = out;
+        let levels: Vec<Isa> = Isa::available()
+            .iter()
+            .copied()
+            .filter(|&isa| registry::runnable(Op::GemmU8I8, isa).any(|e| e.isa == isa))
+            .collect();
+        case.packed = levels
+            .into_iter()
+            .map(|isa| {
+                PackedB::new(
+                    &case.b,
+                    k,
+                    n,
+                    WeightLayout::KByN,
+                    case.problem().b_zero_point,
+                    Some(isa),
+                )
+                .expect("valid benchmark weights")
+            })
+            .collect();
         case
     }
 
@@ -103,17 +125,24 @@ impl U8I8Case {
             panic!("{} is not a u8i8 GEMM kernel", entry.op);
         };
         assert_eq!(out.len(), self.out_len());
+        let packed = self
+            .packed
+            .iter()
+            .find(|p| p.isa() == entry.isa)
+            .expect("B is packed for every level with a u8i8 kernel");
+        let block = U8I8Block {
+            a: &self.a,
+            a_stride: self.k,
+            a_zero_point: self.problem().a_zero_point,
+            b: packed,
+            rows: 0..self.m,
+            cols: 0..self.n,
+        };
         // SAFETY: the reference accepted the same problem, stage, output size and stride in
-        // `new`, after the validation (`U8I8Problem::validate`) the kernel contract asks for.
-        unsafe {
-            kernel(
-                &self.problem(),
-                &self.stage(),
-                &mut GemmOutput::U8(out),
-                self.n,
-            )
-        }
-        .expect("valid benchmark inputs");
+        // `new` (`U8I8Problem::validate`, which checks what `U8I8Block::validate` does), and
+        // `packed` holds B packed for this entry's level.
+        unsafe { kernel(&block, &self.stage(), &mut GemmOutput::U8(out), self.n) }
+            .expect("valid benchmark inputs");
     }
 
     /// Whether `out` is the reference's result.

@@ -1,0 +1,204 @@
+//! u8 × i8 GEMM with AVX-512 BW (no VNNI), and the AVX-512 epilogue that the VNNI kernel
+//! shares.
+//!
+//! Exact without VNNI: `vpmaddubsw` would add two u8 × i8 products in saturating i16
+//! (255 · 127 · 2 overflows it), so both operands are widened to i16 (`vpmovsxbw` for the
+//! weights, a zero-extended broadcast for A) and multiplied with `vpmaddwd`, whose i32 pair
+//! sums are exact. A 64-byte packed line (16 columns × 4 k) becomes two zmm of i16; each
+//! `vpmaddwd` leaves two half-sums per column (k 0–1 and k 2–3), added together once at
+//! the end of K.
+
+use std::arch::x86_64::*;
+
+use crate::arch::qgemm::{self, Dot, Epi};
+use crate::error::Result;
+use crate::gemm::{GemmOutput, OutputStage, U8I8Block};
+
+/// The AVX-512 BW K step.
+pub(crate) struct Avx512Bw;
+
+/// The AVX-512 epilogue: sixteen i32 / f32 lanes.
+pub(crate) struct Avx512Epi;
+
+impl Dot for Avx512Bw {
+    const MR: usize = 4;
+    const NP: usize = 2;
+    /// A[k..k + 4] as i16, repeated over the 32 lanes.
+    type A = __m512i;
+    /// Columns 0–7 and 8–15 of a line, as i16.
+    type B = [__m512i; 2];
+    /// Per column pair of lanes (k 0–1, k 2–3), for columns 0–7 and 8–15.
+    type Acc = [__m512i; 2];
+
+    #[inline(always)]
+    unsafe fn init(_col_sums: *const i32) -> [__m512i; 2] {
+        // SAFETY: only called from code compiled with AVX-512 (the trait's contract).
+        unsafe { [_mm512_setzero_si512(); 2] }
+    }
+
+    #[inline(always)]
+    unsafe fn a(quad: u32) -> __m512i {
+        let q = u64::from(quad);
+        let widened = (q & 0xff)
+            | ((q >> 8) & 0xff) << 16
+            | ((q >> 16) & 0xff) << 32
+            | ((q >> 24) & 0xff) << 48;
+        // SAFETY: as for `init`.
+        unsafe { _mm512_set1_epi64(widened as i64) }
+    }
+
+    #[inline(always)]
+    unsafe fn b(p: *const i8) -> [__m512i; 2] {
+        // SAFETY: the caller provides a 64-byte line at `p`.
+        unsafe {
+            [
+                _mm512_cvtepi8_epi16(_mm256_loadu_si256(p.cast())),
+                _mm512_cvtepi8_epi16(_mm256_loadu_si256(p.add(32).cast())),
+            ]
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn dot(acc: [__m512i; 2], a: __m512i, b: [__m512i; 2]) -> [__m512i; 2] {
+        // SAFETY: as for `init`. Each i16 product is at most 255 · 128 in magnitude, so
+        // `vpmaddwd`'s pair sums are exact.
+        unsafe {
+            [
+                _mm512_add_epi32(acc[0], _mm512_madd_epi16(b[0], a)),
+                _mm512_add_epi32(acc[1], _mm512_madd_epi16(b[1], a)),
+            ]
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn store(acc: [__m512i; 2], out: *mut i32) {
+        // SAFETY: as for `init`; the caller provides 16 writable i32 at `out`.
+        unsafe {
+            // Lane 2c holds column c's k 0–1 half, lane 2c + 1 its k 2–3 half; columns 8–15
+            // are in the second vector (indices 16–31 of the two-vector permute).
+            let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+            let odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+            let sum = _mm512_add_epi32(
+                _mm512_permutex2var_epi32(acc[0], even, acc[1]),
+                _mm512_permutex2var_epi32(acc[0], odd, acc[1]),
+            );
+            _mm512_storeu_si512(out.cast(), sum);
+        }
+    }
+}
+
+impl Epi for Avx512Epi {
+    const LANES: usize = 16;
+    type I = __m512i;
+    type F = __m512;
+
+    #[inline(always)]
+    unsafe fn splat_i(x: i32) -> __m512i {
+        // SAFETY: only called from code compiled with AVX-512 (the trait's contract).
+        unsafe { _mm512_set1_epi32(x) }
+    }
+    #[inline(always)]
+    unsafe fn splat_f(x: f32) -> __m512 {
+        // SAFETY: as for `splat_i`.
+        unsafe { _mm512_set1_ps(x) }
+    }
+    #[inline(always)]
+    unsafe fn load_i(p: *const i32) -> __m512i {
+        // SAFETY: the caller provides 16 readable i32; the load is unaligned.
+        unsafe { _mm512_loadu_si512(p.cast()) }
+    }
+    #[inline(always)]
+    unsafe fn load_f(p: *const f32) -> __m512 {
+        // SAFETY: the caller provides 16 readable f32; the load is unaligned.
+        unsafe { _mm512_loadu_ps(p) }
+    }
+    #[inline(always)]
+    unsafe fn add_i(a: __m512i, b: __m512i) -> __m512i {
+        // SAFETY: as for `splat_i`.
+        unsafe { _mm512_add_epi32(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn sub_i(a: __m512i, b: __m512i) -> __m512i {
+        // SAFETY: as for `splat_i`.
+        unsafe { _mm512_sub_epi32(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn mul_i(a: __m512i, b: __m512i) -> __m512i {
+        // SAFETY: as for `splat_i`. `vpmulld` keeps the low 32 bits: wrapping.
+        unsafe { _mm512_mullo_epi32(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn clamp_i(a: __m512i, lo: __m512i, hi: __m512i) -> __m512i {
+        // SAFETY: as for `splat_i`.
+        unsafe { _mm512_max_epi32(lo, _mm512_min_epi32(a, hi)) }
+    }
+    #[inline(always)]
+    unsafe fn to_f(a: __m512i) -> __m512 {
+        // SAFETY: as for `splat_i`. Rounds by MXCSR, which Rust code keeps at nearest-even.
+        unsafe { _mm512_cvtepi32_ps(a) }
+    }
+    #[inline(always)]
+    unsafe fn add_f(a: __m512, b: __m512) -> __m512 {
+        // SAFETY: as for `splat_i`.
+        unsafe { _mm512_add_ps(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn mul_f(a: __m512, b: __m512) -> __m512 {
+        // SAFETY: as for `splat_i`.
+        unsafe { _mm512_mul_ps(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn div_f(a: __m512, b: __m512) -> __m512 {
+        // SAFETY: as for `splat_i`.
+        unsafe { _mm512_div_ps(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn relu_f(y: __m512) -> __m512 {
+        // SAFETY: as for `splat_i`. `vmaxps(0, y)` returns its second operand, y, when y is
+        // NaN or both are zeros (so −0.0 stays −0.0), and 0 only when 0 > y.
+        unsafe { _mm512_max_ps(_mm512_setzero_ps(), y) }
+    }
+    #[inline(always)]
+    unsafe fn round_i(y: __m512) -> __m512i {
+        // SAFETY: as for `splat_i`. `vcvtps2dq` rounds half to even (MXCSR) and gives
+        // i32::MIN for NaN and anything out of range; only y ≥ 2^31 needs i32::MAX.
+        unsafe {
+            let q = _mm512_cvtps_epi32(y);
+            let big = _mm512_cmp_ps_mask::<_CMP_GE_OQ>(y, _mm512_set1_ps(2_147_483_648.0));
+            _mm512_mask_mov_epi32(q, big, _mm512_set1_epi32(i32::MAX))
+        }
+    }
+    #[inline(always)]
+    unsafe fn store_i32(p: *mut i32, v: __m512i) {
+        // SAFETY: the caller provides 16 writable i32.
+        unsafe { _mm512_storeu_si512(p.cast(), v) }
+    }
+    #[inline(always)]
+    unsafe fn store_f32(p: *mut f32, v: __m512) {
+        // SAFETY: the caller provides 16 writable f32.
+        unsafe { _mm512_storeu_ps(p, v) }
+    }
+    #[inline(always)]
+    unsafe fn store_i8(p: *mut u8, v: __m512i) {
+        // SAFETY: the caller provides 16 writable bytes; `vpmovdb` truncates, which keeps
+        // codes already clamped to u8 or i8.
+        unsafe { _mm_storeu_si128(p.cast(), _mm512_cvtepi32_epi8(v)) }
+    }
+}
+
+/// The u8 × i8 GEMM block with AVX-512 BW.
+///
+/// # Safety
+///
+/// The CPU supports AVX-512 F and BW; the arguments passed `U8I8Block::validate` (the
+/// registry's `GemmU8I8Fn` contract).
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+pub(crate) unsafe fn gemm_u8i8(
+    block: &U8I8Block<'_>,
+    stage: &OutputStage<'_>,
+    out: &mut GemmOutput<'_>,
+    out_stride: usize,
+) -> Result<()> {
+    // SAFETY: compiled for AVX-512 BW; the arguments are validated (the caller's contract).
+    unsafe { qgemm::gemm::<Avx512Bw, Avx512Epi>(block, stage, out, out_stride) }
+}
