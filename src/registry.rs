@@ -294,6 +294,8 @@ pub static ENTRIES: &[Entry] = &[
         Kernel::GemmU8I8(crate::arch::qgemm::gemm_u8i8_portable),
     ),
     #[cfg(target_arch = "x86_64")]
+    qgemm(Isa::Avx2, crate::arch::x86_64::qgemm_avx2::gemm_u8i8),
+    #[cfg(target_arch = "x86_64")]
     qgemm(Isa::Avx512, crate::arch::x86_64::qgemm_avx512::gemm_u8i8),
     #[cfg(target_arch = "x86_64")]
     qgemm(Isa::Avx512Vnni, crate::arch::x86_64::qgemm_avx512vnni::gemm_u8i8),

@@ -1,0 +1,200 @@
+//! u8 × i8 GEMM with AVX2, exact: `vpmaddubsw` would add two u8 × i8 products in
+//! saturating i16 (255 · 127 · 2 overflows it), so both operands are widened to i16
+//! (`vpmovsxbw` for the weights, a zero-extended broadcast for A) and multiplied with
+//! `vpmaddwd`, whose i32 pair sums are exact. A 64-byte packed line (16 columns × 4 k)
+//! becomes four ymm of i16 (4 columns each); each `vpmaddwd` leaves two half-sums per
+//! column (k 0–1 and k 2–3), added together once at the end of K (`vphaddd`).
+//!
+//! Register tile: 2 rows × 1 panel = 8 accumulators, 4 widened line registers and one
+//! broadcast, within the 16 ymm.
+
+use std::arch::x86_64::*;
+
+use crate::arch::qgemm::{self, Dot, Epi};
+use crate::error::Result;
+use crate::gemm::{GemmOutput, OutputStage, U8I8Block};
+
+/// The AVX2 K step and epilogue.
+pub(crate) struct Avx2;
+
+impl Dot for Avx2 {
+    const MR: usize = 2;
+    const NP: usize = 1;
+    /// A[k..k + 4] as i16, repeated over the 16 lanes.
+    type A = __m256i;
+    /// Columns 0–3, 4–7, 8–11 and 12–15 of a line, as i16.
+    type B = [__m256i; 4];
+    /// Per column a pair of lanes (k 0–1, k 2–3), four columns per vector.
+    type Acc = [__m256i; 4];
+
+    #[inline(always)]
+    unsafe fn init(_col_sums: *const i32) -> [__m256i; 4] {
+        // SAFETY: only called from code compiled with AVX2 (the trait's contract).
+        unsafe { [_mm256_setzero_si256(); 4] }
+    }
+
+    #[inline(always)]
+    unsafe fn a(quad: u32) -> __m256i {
+        let q = u64::from(quad);
+        let widened =
+            (q & 0xff) | ((q >> 8) & 0xff) << 16 | ((q >> 16) & 0xff) << 32 | (q >> 24) << 48;
+        // SAFETY: as for `init`.
+        unsafe { _mm256_set1_epi64x(widened as i64) }
+    }
+
+    #[inline(always)]
+    unsafe fn b(p: *const i8) -> [__m256i; 4] {
+        // SAFETY: the caller provides a 64-byte line at `p`.
+        unsafe {
+            std::array::from_fn(|h| _mm256_cvtepi8_epi16(_mm_loadu_si128(p.add(16 * h).cast())))
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn dot(acc: [__m256i; 4], a: __m256i, b: [__m256i; 4]) -> [__m256i; 4] {
+        // SAFETY: as for `init`. Each i16 product is at most 255 · 128 in magnitude, so
+        // `vpmaddwd`'s pair sums are exact.
+        unsafe { std::array::from_fn(|h| _mm256_add_epi32(acc[h], _mm256_madd_epi16(b[h], a))) }
+    }
+
+    #[inline(always)]
+    unsafe fn store(acc: [__m256i; 4], out: *mut i32) {
+        // SAFETY: as for `init`; the caller provides 16 writable i32 at `out`.
+        unsafe {
+            for h in 0..2 {
+                // hadd of columns 0–3 and 4–7 (per 128-bit half) gives columns
+                // 0 1 4 5 | 2 3 6 7; the 64-bit permute puts them in order.
+                let sums = _mm256_hadd_epi32(acc[2 * h], acc[2 * h + 1]);
+                let ordered = _mm256_permute4x64_epi64::<0b11_01_10_00>(sums);
+                _mm256_storeu_si256(out.add(8 * h).cast(), ordered);
+            }
+        }
+    }
+}
+
+impl Epi for Avx2 {
+    const LANES: usize = 8;
+    type I = __m256i;
+    type F = __m256;
+
+    #[inline(always)]
+    unsafe fn splat_i(x: i32) -> __m256i {
+        // SAFETY: only called from code compiled with AVX2 (the trait's contract).
+        unsafe { _mm256_set1_epi32(x) }
+    }
+    #[inline(always)]
+    unsafe fn splat_f(x: f32) -> __m256 {
+        // SAFETY: as for `splat_i`.
+        unsafe { _mm256_set1_ps(x) }
+    }
+    #[inline(always)]
+    unsafe fn load_i(p: *const i32) -> __m256i {
+        // SAFETY: the caller provides 8 readable i32; the load is unaligned.
+        unsafe { _mm256_loadu_si256(p.cast()) }
+    }
+    #[inline(always)]
+    unsafe fn load_f(p: *const f32) -> __m256 {
+        // SAFETY: the caller provides 8 readable f32; the load is unaligned.
+        unsafe { _mm256_loadu_ps(p) }
+    }
+    #[inline(always)]
+    unsafe fn add_i(a: __m256i, b: __m256i) -> __m256i {
+        // SAFETY: as for `splat_i`.
+        unsafe { _mm256_add_epi32(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn sub_i(a: __m256i, b: __m256i) -> __m256i {
+        // SAFETY: as for `splat_i`.
+        unsafe { _mm256_sub_epi32(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn mul_i(a: __m256i, b: __m256i) -> __m256i {
+        // SAFETY: as for `splat_i`. `vpmulld` keeps the low 32 bits: wrapping.
+        unsafe { _mm256_mullo_epi32(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn clamp_i(a: __m256i, lo: __m256i, hi: __m256i) -> __m256i {
+        // SAFETY: as for `splat_i`.
+        unsafe { _mm256_max_epi32(lo, _mm256_min_epi32(a, hi)) }
+    }
+    #[inline(always)]
+    unsafe fn to_f(a: __m256i) -> __m256 {
+        // SAFETY: as for `splat_i`. Rounds by MXCSR, which Rust code keeps at nearest-even.
+        unsafe { _mm256_cvtepi32_ps(a) }
+    }
+    #[inline(always)]
+    unsafe fn add_f(a: __m256, b: __m256) -> __m256 {
+        // SAFETY: as for `splat_i`.
+        unsafe { _mm256_add_ps(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn mul_f(a: __m256, b: __m256) -> __m256 {
+        // SAFETY: as for `splat_i`.
+        unsafe { _mm256_mul_ps(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn div_f(a: __m256, b: __m256) -> __m256 {
+        // SAFETY: as for `splat_i`.
+        unsafe { _mm256_div_ps(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn relu_f(y: __m256) -> __m256 {
+        // SAFETY: as for `splat_i`. `vmaxps(0, y)` returns its second operand, y, when y is
+        // NaN or both are zeros (so −0.0 stays −0.0), and 0 only when 0 > y.
+        unsafe { _mm256_max_ps(_mm256_setzero_ps(), y) }
+    }
+    #[inline(always)]
+    unsafe fn round_i(y: __m256) -> __m256i {
+        // SAFETY: as for `splat_i`. `vcvtps2dq` rounds half to even (MXCSR) and gives
+        // i32::MIN for NaN and anything out of range; only y ≥ 2^31 needs i32::MAX.
+        unsafe {
+            let q = _mm256_cvtps_epi32(y);
+            let big = _mm256_cmp_ps::<_CMP_GE_OQ>(y, _mm256_set1_ps(2_147_483_648.0));
+            _mm256_blendv_epi8(q, _mm256_set1_epi32(i32::MAX), _mm256_castps_si256(big))
+        }
+    }
+    #[inline(always)]
+    unsafe fn store_i32(p: *mut i32, v: __m256i) {
+        // SAFETY: the caller provides 8 writable i32.
+        unsafe { _mm256_storeu_si256(p.cast(), v) }
+    }
+    #[inline(always)]
+    unsafe fn store_f32(p: *mut f32, v: __m256) {
+        // SAFETY: the caller provides 8 writable f32.
+        unsafe { _mm256_storeu_ps(p, v) }
+    }
+    #[inline(always)]
+    unsafe fn store_i8(p: *mut u8, v: __m256i) {
+        // SAFETY: the caller provides 8 writable bytes. The low byte of each lane (the
+        // code, already clamped to u8 or i8) is gathered into dword 0 of each 128-bit half,
+        // then the two dwords are joined.
+        unsafe {
+            let low_bytes = _mm256_setr_epi8(
+                0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 0, 4, 8, 12, -1, -1,
+                -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+            );
+            let packed = _mm256_permutevar8x32_epi32(
+                _mm256_shuffle_epi8(v, low_bytes),
+                _mm256_setr_epi32(0, 4, 0, 0, 0, 0, 0, 0),
+            );
+            _mm_storel_epi64(p.cast(), _mm256_castsi256_si128(packed));
+        }
+    }
+}
+
+/// The u8 × i8 GEMM block with AVX2.
+///
+/// # Safety
+///
+/// The CPU supports AVX2; the arguments passed `U8I8Block::validate` (the registry's
+/// `GemmU8I8Fn` contract).
+#[target_feature(enable = "avx2")]
+pub(crate) unsafe fn gemm_u8i8(
+    block: &U8I8Block<'_>,
+    stage: &OutputStage<'_>,
+    out: &mut GemmOutput<'_>,
+    out_stride: usize,
+) -> Result<()> {
+    // SAFETY: compiled for AVX2; the arguments are validated (the caller's contract).
+    unsafe { qgemm::gemm::<Avx2, Avx2>(block, stage, out, out_stride) }
+}
