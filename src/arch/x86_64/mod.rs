@@ -9,8 +9,6 @@ pub(crate) mod peak_avx512vnni;
 pub(crate) mod qgemm_avx2;
 pub(crate) mod qgemm_avx512;
 pub(crate) mod qgemm_avx512vnni;
-pub(crate) mod qgemm_avx512;
-pub(crate) mod qgemm_avx512vnni;
 pub(crate) mod sls_avx2;
 pub(crate) mod sls_avx512;
 pub(crate) mod sls_q_avx2;
