@@ -27,7 +27,10 @@ use lowp::embedding::plan::{EmbeddingBag, EmbeddingBagSpec, IndexType, Prefetch,
 use lowp::registry::{self, Entry, Op};
 use lowp::{Bags, Format, Isa, Output, Table};
 
-use bags::{BENCH_BAG_SIZES, BENCH_BAGS, BENCH_DIMS, BagCase, IndexDist, IndexPool, TableSize};
+use bags::{BENCH_BAGS, BENCH_DIMS, BagCase, IndexDist, IndexPool, TableSize};
+
+/// Rows per bag.
+const BENCH_BAG_SIZES: [usize; 3] = [1, 20, 100];
 
 /// Every table format with an embedding-bag kernel in the registry, in registry order.
 fn formats() -> Vec<Format> {
@@ -40,21 +43,6 @@ fn formats() -> Vec<Format> {
         }
     }
     formats
-}
-
-/// For each available level, the kernel a plan for `format` and `dim` resolves there, if
-/// that level has its own (a level without one would run a lower level's kernel again).
-fn level_kernels(format: Format, dim: usize) -> Vec<&'static Entry> {
-    Isa::available()
-        .iter()
-        .map(|&isa| registry::select(Op::EmbeddingBag(format), dim, isa))
-        .filter(|entry| entry.isa.is_available())
-        .fold(Vec::new(), |mut kernels, entry| {
-            if !kernels.iter().any(|k: &&Entry| std::ptr::eq(*k, entry)) {
-                kernels.push(entry);
-            }
-            kernels
-        })
 }
 
 /// Times `calls` calls of `case` with `entry`, each on a fresh batch from `pool` (drawing
@@ -77,40 +65,58 @@ fn time_calls(
     spent
 }
 
-fn embedding(c: &mut Criterion) {
+/// All three groups over one table buffer (filling 1 GiB takes seconds).
+fn all(c: &mut Criterion) {
     let buffer = bags::table_buffer().expect("the 1 GiB benchmark table");
+    embedding(c, &buffer);
+    overhead(c);
+    prefetch(c, &buffer);
+}
+
+fn embedding(c: &mut Criterion, buffer: &[u8]) {
     let mut group = c.benchmark_group("embedding");
     // A bag-100 call over the large table takes up to a quarter second: flat sampling keeps
     // it at a few calls per sample instead of criterion's growing linear series.
     group.sampling_mode(SamplingMode::Flat);
     for format in formats() {
         for dim in BENCH_DIMS {
-            let kernels = level_kernels(format, dim);
+            let kernels = bags::plan_kernels(format, dim);
             for bag in BENCH_BAG_SIZES {
                 for size in TableSize::ALL {
-                    let table = size.table(&buffer, format, dim);
+                    let table = size.table(buffer, format, dim);
                     let case = BagCase::with_shape(table, bag, BENCH_BAGS);
                     for dist in IndexDist::ALL {
                         let mut pool =
                             IndexPool::with_batch_len(dist, size, table.rows(), case.batch_len());
-                        let expected = case.reference_bits(pool.next_batch());
+                        // Drawn and computed only if a benchmark of this shape runs (criterion
+                        // skips filtered-out closures), then shared by every level.
+                        let mut expected = None;
                         let mut out = vec![0.0f32; case.out_len()];
                         group.throughput(Throughput::Bytes(case.gathered_bytes() as u64));
                         for entry in &kernels {
-                            case.run(entry, pool.last_batch(), &mut out);
-                            assert!(
-                                out.iter().map(|x| x.to_bits()).eq(expected.iter().copied()),
-                                "{} {} dim {dim} differs from the reference",
-                                entry.op,
-                                entry.isa
-                            );
                             let id = format!(
                                 "{format}/dim{dim}/bag{bag}/{}_{}/{}",
                                 size.name(),
                                 dist.name(),
                                 entry.isa
                             );
+                            let mut checked = false;
                             group.bench_function(id, |b| {
+                                if !checked {
+                                    let expected = expected.get_or_insert_with(|| {
+                                        case.reference_bits(pool.next_batch())
+                                    });
+                                    case.run(entry, pool.last_batch(), &mut out);
+                                    assert!(
+                                        out.iter()
+                                            .map(|x| x.to_bits())
+                                            .eq(expected.iter().copied()),
+                                        "{} {} dim {dim} differs from the reference",
+                                        entry.op,
+                                        entry.isa
+                                    );
+                                    checked = true;
+                                }
                                 b.iter_custom(|calls| {
                                     let pf = Prefetch::default();
                                     time_calls(&case, entry, &mut pool, &mut out, pf, calls)
@@ -192,15 +198,14 @@ const PREFETCHES: [Prefetch; 9] = [
     },
 ];
 
-fn prefetch(c: &mut Criterion) {
-    let buffer = bags::table_buffer().expect("the 1 GiB benchmark table");
+fn prefetch(c: &mut Criterion, buffer: &[u8]) {
     let mut group = c.benchmark_group("embedding_prefetch");
     group.sampling_mode(SamplingMode::Flat);
     for dim in [64, 128] {
-        let entry = *level_kernels(Format::F32, dim)
+        let entry = *bags::plan_kernels(Format::F32, dim)
             .last()
             .expect("the reference at least");
-        let table = TableSize::Large.table(&buffer, Format::F32, dim);
+        let table = TableSize::Large.table(buffer, Format::F32, dim);
         let case = BagCase::with_shape(table, 100, BENCH_BAGS);
         let mut pool = IndexPool::with_batch_len(
             IndexDist::Uniform,
@@ -230,6 +235,6 @@ criterion_group! {
         .warm_up_time(Duration::from_millis(200))
         .measurement_time(Duration::from_millis(800))
         .sample_size(10);
-    targets = embedding, overhead, prefetch
+    targets = all
 }
 criterion_main!(benches);

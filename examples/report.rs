@@ -14,6 +14,8 @@
 mod bags;
 #[path = "../benches/common/gemm.rs"]
 mod gemm;
+#[path = "../benches/common/interaction.rs"]
+mod interaction;
 #[path = "../benches/common/names.rs"]
 mod names;
 #[path = "../benches/common/quant.rs"]
@@ -28,7 +30,7 @@ use lowp::registry::{Entry, Op, Spec};
 use lowp::{Format, Isa};
 use serde_json::{Map, Value, json};
 
-use bags::{BAG, BAGS, BagCase, DIMS, IndexDist, IndexPool, TableSize};
+use bags::{BAG, BAGS, BENCH_BAGS, BENCH_DIMS, BagCase, DIMS, IndexDist, IndexPool, TableSize};
 use gemm::{I64_SIZE, I64Case, U8I8_M, U8I8_NK, U8I8Case};
 use names::spec_name;
 use quant::QuantCase;
@@ -73,6 +75,8 @@ fn main() {
             report.kernel(&row);
         }
     }
+    plan_bag_rows(&buffer, &limits, quick, &report);
+    interaction_unfused_note(&limits, quick, &report);
     report.note(&format!(
         "{I64_LIMIT}: lowp has no 64-bit multiply peak loop yet, so i64 GEMM rows name it \
          with a null ratio."
@@ -187,6 +191,7 @@ fn kernel_rows(entry: &Entry, buffer: &[u8], limits: &[Limit], quick: bool) -> V
         Op::Quantize(format) | Op::Dequantize(format) if entry.spec.accepts(quant::DIM) => {
             vec![quant_row(entry, format, limits, quick)]
         }
+        Op::Interaction => interaction_rows(entry, limits, quick),
         op => {
             eprintln!(
                 "note: no benchmark shape for {op} ({}, {:?})",
@@ -235,6 +240,74 @@ fn bag_row(
     }
 }
 
+/// Bags of 100 that [`plan_bag_rows`] gathers from the large table.
+const PLAN_BAG_LARGE: usize = 100;
+/// Bags of 20 that [`plan_bag_rows`] gathers from the small table.
+const PLAN_BAG_SMALL: usize = 20;
+
+/// One row per float table format, dimension of [`BENCH_DIMS`] and level: the kernel an
+/// embedding-bag plan resolves at that level, [`BENCH_BAGS`] bags of [`PLAN_BAG_LARGE`]
+/// uniform indices over the large table, against the better (with or without the
+/// kernels' default prefetch) random-gather limit for that row size; then f32 rows of
+/// dimension 64 in bags of [`PLAN_BAG_SMALL`] over the small (in-L2) table against the
+/// in-cache sequential read. Each level's first result is compared with the reference's.
+fn plan_bag_rows(buffer: &[u8], limits: &[Limit], quick: bool, report: &Report) {
+    let in_cache = limits
+        .iter()
+        .find(|l| {
+            l.kind
+                == LimitKind::SeqRead {
+                    bytes: limits::IN_CACHE_BYTES,
+                }
+        })
+        .expect("measure() reads a buffer in cache");
+    let mut shapes: Vec<(Format, usize, TableSize, usize)> = Vec::new();
+    for format in [Format::F32, Format::F16, Format::Bf16] {
+        for dim in BENCH_DIMS {
+            shapes.push((format, dim, TableSize::Large, PLAN_BAG_LARGE));
+        }
+    }
+    shapes.push((Format::F32, 64, TableSize::Small, PLAN_BAG_SMALL));
+    for (format, dim, size, bag) in shapes {
+        let case = BagCase::with_shape(size.table(buffer, format, dim), bag, BENCH_BAGS);
+        let rows = case.table.rows();
+        let mut pool = IndexPool::with_batch_len(IndexDist::Uniform, size, rows, case.batch_len());
+        let expected = case.reference_bits(pool.next_batch());
+        let limit = match size {
+            TableSize::Large => gather_limit(limits, size.name(), case.table.row_bytes())
+                .expect("measure() gathers every row size of 32 to 1024 bytes"),
+            TableSize::Small => in_cache,
+        };
+        let mut out = vec![0.0f32; case.out_len()];
+        for entry in bags::plan_kernels(format, dim) {
+            case.run(entry, pool.last_batch(), &mut out);
+            let exact = out.iter().map(|x| x.to_bits()).eq(expected.iter().copied());
+            let secs = secs_per_call(quick, || {
+                let batch = pool.next_batch();
+                timed(|| case.run(entry, batch, &mut out))
+            });
+            report.kernel(&KernelRow {
+                op: "embedding_bag",
+                isa: entry.isa,
+                spec: entry.spec,
+                value: case.gathered_bytes() as f64 / secs / 1e9,
+                unit: "GB/s",
+                format: format.name().to_owned(),
+                shape: vec![
+                    ("dim", json!(dim)),
+                    ("bag", json!(bag)),
+                    ("bags", json!(BENCH_BAGS)),
+                    ("table", json!(size.name())),
+                    ("index_dist", json!(IndexDist::Uniform.name())),
+                ],
+                limit: limit.name.clone(),
+                limit_value: Some(limit.value),
+                exact,
+            });
+        }
+    }
+}
+
 fn u8i8_row(entry: &Entry, m: usize, limits: &[Limit], quick: bool) -> KernelRow {
     let case = U8I8Case::new(m, U8I8_NK, U8I8_NK);
     let mut out = vec![0u8; case.out_len()];
@@ -273,6 +346,75 @@ fn i64_row(entry: &Entry, quick: bool) -> KernelRow {
         limit_value: None,
         exact: case.is_exact(&out),
     }
+}
+
+/// GFLOPS of the triangle (2 · d per dot product) at F = 27, every batch and dimension, f32
+/// and bf16 inputs (the Scalar reference only at the small batches), against the best
+/// f32 FMA peak measured.
+fn interaction_rows(entry: &Entry, limits: &[Limit], quick: bool) -> Vec<KernelRow> {
+    let peak = best_fma_peak(limits);
+    let mut rows = Vec::new();
+    for bf16_input in [false, true] {
+        for dim in interaction::DIMS {
+            for batch in interaction::BATCHES {
+                if entry.isa == Isa::Scalar && batch > 64 {
+                    continue;
+                }
+                let case = interaction::InteractionCase::new(batch, dim, bf16_input);
+                let mut out = vec![0f32; case.out_len()];
+                let secs = secs_per_call(quick, || timed(|| case.run(entry, &mut out)));
+                rows.push(KernelRow {
+                    op: "interaction",
+                    isa: entry.isa,
+                    spec: entry.spec,
+                    value: case.flops() as f64 / secs / 1e9,
+                    unit: "GFLOPS",
+                    format: case.format().to_owned(),
+                    shape: vec![
+                        ("b", json!(batch)),
+                        ("f", json!(interaction::FEATURES)),
+                        ("dim", json!(dim)),
+                    ],
+                    limit: peak.map_or_else(|| "f32_fma_peak".to_owned(), |p| p.name.clone()),
+                    limit_value: peak.map(|p| p.value),
+                    exact: case.is_exact(&out),
+                });
+            }
+        }
+    }
+    rows
+}
+
+fn best_fma_peak(limits: &[Limit]) -> Option<&Limit> {
+    limits
+        .iter()
+        .filter(|l| l.kind == LimitKind::F32FmaPeak)
+        .max_by(|a, b| a.value.total_cmp(&b.value))
+}
+
+/// The fused interaction (dispatched, best level) against the unfused way at the Criteo
+/// shape (B = 2048, F = 27, d = 128, f32), per batch, in the same run.
+fn interaction_unfused_note(limits: &[Limit], quick: bool, report: &Report) {
+    let case = interaction::InteractionCase::new(2048, 128, false);
+    let entry = lowp::registry::select(Op::Interaction, 128, Isa::detected());
+    let mut out = vec![0f32; case.out_len()];
+    let fused = secs_per_call(quick, || timed(|| case.run(entry, &mut out)));
+    let mut scratch = interaction::Unfused::default();
+    let unfused = secs_per_call(quick, || timed(|| case.unfused(&mut scratch, &mut out)));
+    let gflops = |secs: f64| case.flops() as f64 / secs / 1e9;
+    let peak = best_fma_peak(limits).map_or(f64::NAN, |p| p.value);
+    report.note(&format!(
+        "interaction b2048 f27 dim128 f32: fused ({}) {:.1} ms per batch, {:.1} GFLOPS ({:.2} of the \
+         f32 FMA peak); unfused (full 27 x 27 product, gather, concatenate) {:.1} ms, {:.1} \
+         GFLOPS; fused is {:.2}x faster",
+        entry.isa,
+        fused * 1e3,
+        gflops(fused),
+        gflops(fused) / peak,
+        unfused * 1e3,
+        gflops(unfused),
+        unfused / fused
+    ));
 }
 
 fn gemm_shape(m: usize, n: usize, k: usize, stage: &str) -> Vec<(&'static str, Value)> {

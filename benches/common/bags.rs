@@ -1,13 +1,13 @@
 //! Embedding-bag benchmark inputs, shared by `benches/embedding.rs` and the report: calls
 //! of a number of bags of a fixed size (the report's default [`BAGS`] bags of [`BAG`]
-//! rows; the benchmarks' [`BENCH_BAGS`] bags of each of [`BENCH_BAG_SIZES`]), over a large
+//! rows; the benchmarks' [`BENCH_BAGS`] bags of several sizes), over a large
 //! (≥ 1 GiB, in a [`HugeBuffer`] like the gather limits) or small (L2-resident) table,
 //! with uniform or Zipf-distributed indices that no recent call used ([`IndexPool`]).
 
 use lowp::embedding::plan::Prefetch;
 use lowp::limits::{HugeBuffer, LARGE_TABLE_BYTES};
-use lowp::registry::{Entry, Kernel, Op};
-use lowp::{Bags, Format, Output, Pooling, Table};
+use lowp::registry::{self, Entry, Kernel, Op};
+use lowp::{Bags, Format, Isa, Output, Pooling, Table};
 use proptest::prelude::RngExt;
 use proptest::test_runner::{RngAlgorithm, TestRng};
 
@@ -19,8 +19,6 @@ pub const BAG: usize = 20;
 pub const BAGS: usize = 2048;
 /// Embedding dimensions of the benchmarks (and of the report's per-format rows).
 pub const BENCH_DIMS: [usize; 4] = [32, 64, 128, 256];
-/// Rows per bag of the benchmarks.
-pub const BENCH_BAG_SIZES: [usize; 3] = [1, 20, 100];
 /// Bags per call of the benchmarks.
 pub const BENCH_BAGS: usize = 10_000;
 /// Indices an [`IndexPool`] over a large table cycles through before reusing a batch:
@@ -47,6 +45,20 @@ pub fn table_buffer() -> std::io::Result<HugeBuffer> {
         word.copy_from_slice(&bytes[..word.len()]);
     }
     Ok(buffer)
+}
+
+/// For each available level, lowest first, the kernel an embedding-bag plan for `format`
+/// and `dim` resolves there (the one specialised for `dim` where there is one), skipping
+/// levels that have no kernel of their own and would run a lower level's again.
+pub fn plan_kernels(format: Format, dim: usize) -> Vec<&'static Entry> {
+    let mut kernels: Vec<&'static Entry> = Vec::new();
+    for &isa in Isa::available() {
+        let entry = registry::select(Op::EmbeddingBag(format), dim, isa);
+        if !kernels.iter().any(|k| std::ptr::eq(*k, entry)) {
+            kernels.push(entry);
+        }
+    }
+    kernels
 }
 
 /// Which table a bag reads from.
