@@ -52,4 +52,4 @@ pub use gemm::{
 pub use gemm::{MatrixOp, gemm_i64_cblas};
 pub use interaction::{Embeddings, InteractionOptions, Vectors, interaction};
 pub use isa::Isa;
-pub use quantize::{QuantInput, dequantize, quantize};
+pub use quantize::{Clipping, QuantInput, dequantize, quantize, quantize_rows};

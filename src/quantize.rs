@@ -2,6 +2,14 @@
 //!
 //! The arithmetic (FBGEMM's, byte for byte) is documented on
 //! [`crate::reference::quantize`] and [`crate::reference::dequantize`].
+//!
+//! [`quantize_rows`] quantizes any range of a table's rows into that range's bytes of the
+//! quantized table, so an engine can split a large table across its threads: rows are
+//! independent, and disjoint ranges that cover the table give exactly the bytes of
+//! [`quantize`] over the whole table. It also selects the clipping range of each row
+//! ([`Clipping`]): FBGEMM's min/max, or a greedy search that lowers the squared error.
+
+use std::ops::Range;
 
 use crate::embedding::Output;
 use crate::error::{Error, Result, checked_mul};
@@ -30,6 +38,14 @@ impl QuantInput<'_> {
     /// Whether there are no values.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Values `range` (in bounds).
+    fn slice(&self, range: Range<usize>) -> Self {
+        match self {
+            QuantInput::F32(s) => QuantInput::F32(&s[range]),
+            QuantInput::F16(s) => QuantInput::F16(&s[range]),
+        }
     }
 
     /// Value `i` as f32.
@@ -130,4 +146,71 @@ pub fn dequantize(table: &Table<'_>, mut out: Output<'_>, isa: Option<Isa>) -> R
     // SAFETY: `check_dequantize` checked the format and the output size; the table's
     // byte size was checked when it was built.
     unsafe { kernel(table, &mut out) }
+}
+
+/// How each row's clipping range — the values its lowest and highest codes stand for — is
+/// chosen. Both write the same format, which every reader decodes unchanged.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Clipping {
+    /// The row's minimum and maximum: FBGEMM's quantizers, byte for byte, vectorized on
+    /// every level.
+    #[default]
+    MinMax,
+    /// A greedy search over ranges shrunk from the row's `[min, max]` for the smallest
+    /// squared error, as FBGEMM's greedy n-bit quantizer does ([`Format::Q4`] and
+    /// [`Format::Q2`] only; scalar on every level, see
+    /// [`crate::reference::quantize_greedy`]). On the MiniLM word embeddings it lowers the
+    /// RMSE by 12% (Q4) and 40% (Q2), see the README.
+    Greedy,
+}
+
+/// Quantizes rows `rows` of a table of `dim`-element rows into `out`, which holds exactly
+/// those rows of the quantized table (`format.table_bytes(rows.len(), dim)` bytes, the
+/// slice from byte `rows.start · format.row_bytes(dim)`), on `isa` (or the automatic
+/// level when `None`).
+///
+/// `input` is the whole table, row-major (at least `rows.end · dim` values); only the rows
+/// in `rows` are read. Rows are quantized independently, so calls over disjoint ranges
+/// (from any threads) that cover `0..table rows` produce exactly the bytes of one
+/// [`quantize`] call (or, with [`Clipping::Greedy`], one
+/// [`crate::reference::quantize_greedy`] call) over the whole table. An error names the
+/// row by its index in the table.
+pub fn quantize_rows(
+    format: Format,
+    clipping: Clipping,
+    input: QuantInput<'_>,
+    dim: usize,
+    rows: Range<usize>,
+    out: &mut [u8],
+    isa: Option<Isa>,
+) -> Result<()> {
+    if rows.start > rows.end {
+        return Err(Error::bad_parameter(
+            "rows",
+            format!("the range {}..{} is reversed", rows.start, rows.end),
+        ));
+    }
+    let end = checked_mul(rows.end, dim, "input elements (rows.end × dim)")?;
+    if input.len() < end {
+        return Err(Error::InputTooSmall {
+            what: "rows to quantize",
+            needed: end,
+            got: input.len(),
+        });
+    }
+    let part = input.slice(rows.start * dim..end);
+    let result = match clipping {
+        Clipping::MinMax => quantize(format, part, rows.len(), dim, out, isa),
+        Clipping::Greedy => {
+            Isa::choose(isa)?;
+            crate::reference::quantize_greedy(format, part, rows.len(), dim, out)
+        }
+    };
+    result.map_err(|e| match e {
+        Error::UnrepresentableRow { row, reason } => Error::UnrepresentableRow {
+            row: row + rows.start,
+            reason,
+        },
+        e => e,
+    })
 }

@@ -166,6 +166,40 @@ fn reference_embedding_bag(
     reference::embedding_bag(table, bags, pooling, out, out_stride)
 }
 
+/// A quantizer (`Op::Quantize`) or dequantizer (`Op::Dequantize`) kernel from
+/// `crate::arch`'s `quantize_*` files; one kernel per level serves every format.
+const fn quant(isa: Isa, op: Op) -> Entry {
+    let (quantize, dequantize): (QuantizeFn, DequantizeFn) = match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => {
+            use crate::arch::x86_64::quantize_avx2 as k;
+            (k::quantize, k::dequantize)
+        }
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => {
+            use crate::arch::x86_64::quantize_avx512 as k;
+            (k::quantize, k::dequantize)
+        }
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => {
+            use crate::arch::aarch64::quantize_neon as k;
+            (k::quantize, k::dequantize)
+        }
+        _ => panic!("no quantizer kernels at this level"),
+    };
+    let kernel = match op {
+        Op::Quantize(_) => Kernel::Quantize(quantize),
+        Op::Dequantize(_) => Kernel::Dequantize(dequantize),
+        _ => panic!("quantizer kernels only"),
+    };
+    Entry {
+        op,
+        isa,
+        spec: Spec::Any,
+        kernel,
+    }
+}
+
 /// An embedding-bag kernel over float rows from `crate::arch`'s `sls_*` files.
 const fn sls(isa: Isa, format: Format, spec: Spec) -> Entry {
     let kernel = match isa {
@@ -287,6 +321,42 @@ pub static ENTRIES: &[Entry] = &[
         Op::Dequantize(Format::Q2),
         Kernel::Dequantize(reference::dequantize),
     ),
+    #[cfg(target_arch = "x86_64")]
+    quant(Isa::Avx2, Op::Quantize(Format::Q8)),
+    #[cfg(target_arch = "x86_64")]
+    quant(Isa::Avx2, Op::Quantize(Format::Q4)),
+    #[cfg(target_arch = "x86_64")]
+    quant(Isa::Avx2, Op::Quantize(Format::Q2)),
+    #[cfg(target_arch = "x86_64")]
+    quant(Isa::Avx2, Op::Dequantize(Format::Q8)),
+    #[cfg(target_arch = "x86_64")]
+    quant(Isa::Avx2, Op::Dequantize(Format::Q4)),
+    #[cfg(target_arch = "x86_64")]
+    quant(Isa::Avx2, Op::Dequantize(Format::Q2)),
+    #[cfg(target_arch = "x86_64")]
+    quant(Isa::Avx512, Op::Quantize(Format::Q8)),
+    #[cfg(target_arch = "x86_64")]
+    quant(Isa::Avx512, Op::Quantize(Format::Q4)),
+    #[cfg(target_arch = "x86_64")]
+    quant(Isa::Avx512, Op::Quantize(Format::Q2)),
+    #[cfg(target_arch = "x86_64")]
+    quant(Isa::Avx512, Op::Dequantize(Format::Q8)),
+    #[cfg(target_arch = "x86_64")]
+    quant(Isa::Avx512, Op::Dequantize(Format::Q4)),
+    #[cfg(target_arch = "x86_64")]
+    quant(Isa::Avx512, Op::Dequantize(Format::Q2)),
+    #[cfg(target_arch = "aarch64")]
+    quant(Isa::Neon, Op::Quantize(Format::Q8)),
+    #[cfg(target_arch = "aarch64")]
+    quant(Isa::Neon, Op::Quantize(Format::Q4)),
+    #[cfg(target_arch = "aarch64")]
+    quant(Isa::Neon, Op::Quantize(Format::Q2)),
+    #[cfg(target_arch = "aarch64")]
+    quant(Isa::Neon, Op::Dequantize(Format::Q8)),
+    #[cfg(target_arch = "aarch64")]
+    quant(Isa::Neon, Op::Dequantize(Format::Q4)),
+    #[cfg(target_arch = "aarch64")]
+    quant(Isa::Neon, Op::Dequantize(Format::Q2)),
     // Packed weights have no reference form: the Scalar level runs the kernels' own loop
     // in portable code, checked against `reference::gemm_u8i8` like every other level.
     scalar(

@@ -7,6 +7,7 @@ pub mod aarch64;
 pub(crate) mod i64gemm;
 pub(crate) mod interaction;
 pub(crate) mod prefetch;
+pub(crate) mod quantize;
 pub(crate) mod qgemm;
 pub(crate) mod sls;
 pub(crate) mod sls_quant;

@@ -18,11 +18,11 @@ mod embedding_bag;
 mod gemm_i64;
 mod gemm_u8i8;
 mod interaction;
-mod quantize;
+pub(crate) mod quantize;
 
 pub use embedding_bag::embedding_bag;
 pub use gemm_i64::gemm_i64;
 pub use gemm_u8i8::gemm_u8i8;
 pub use interaction::interaction;
 pub(crate) use interaction::interaction_checked;
-pub use quantize::{dequantize, quantize};
+pub use quantize::{dequantize, quantize, quantize_greedy};

@@ -6,6 +6,8 @@ pub(crate) mod interaction_avx2;
 pub(crate) mod interaction_avx512;
 pub(crate) mod peak_avx2;
 pub(crate) mod peak_avx512vnni;
+pub(crate) mod quantize_avx2;
+pub(crate) mod quantize_avx512;
 pub(crate) mod qgemm_avx2;
 pub(crate) mod qgemm_avx512;
 pub(crate) mod qgemm_avx512vnni;

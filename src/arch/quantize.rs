@@ -1,0 +1,419 @@
+//! The row-wise quantizer and dequantizer loops that every `quantize_*` kernel instantiates
+//! with its own vector type (the [`Simd`] of the embedding-bag kernels plus [`QuantSimd`]).
+//!
+//! The arithmetic is the reference's (`crate::reference::quantize`) by construction:
+//! - the min and max are exact whatever order lanes are reduced in; only the sign of a zero
+//!   minimum or maximum depends on which element is first, and that is settled by a scan
+//!   for the first zero, as the reference picks it;
+//! - the scale, bias and reciprocal of each row come from the reference's own
+//!   `row_params`, once per row;
+//! - each code is `round_half_even((x − offset) · inv)` in f32, lane by lane, clamped to
+//!   `[0, levels]` before the conversion (the same as the reference's clamp after it, since
+//!   rounding is monotone and the bounds are integers);
+//! - dequantized values are the same single fused multiply-add per element.
+//!
+//! A row holding NaN or an infinity is handed to the reference, which names the column.
+
+use crate::arch::sls::{ROW_BF16, ROW_F16, ROW_F32, Simd};
+use crate::embedding::Output;
+use crate::error::{Error, Result};
+use crate::format::{Format, Table, read_code, read_f16, read_f32};
+use crate::quantize::QuantInput;
+use crate::reference::quantize::{RowParams, check_finite, min_max, row_params};
+
+/// Elements handled per step: a multiple of every vector width (4, 8, 16 lanes) and of
+/// every codes-per-byte count, so each step writes whole code bytes.
+const CHUNK: usize = 16;
+
+/// The operations quantizers need beyond the embedding-bag ones.
+///
+/// Implementations are `#[inline(always)]` so they compile into the `#[target_feature]`
+/// kernel that calls [`quantize`] or [`dequantize`]; every method may only run where that
+/// kernel may.
+pub(crate) trait QuantSimd: Simd {
+    /// Lane-wise minimum (inputs are finite; which zero is returned does not matter).
+    unsafe fn min(a: Self::V, b: Self::V) -> Self::V;
+    /// Lane-wise maximum (as [`QuantSimd::min`]).
+    unsafe fn max(a: Self::V, b: Self::V) -> Self::V;
+    /// Rounds each lane (in `[0, 255]`) to the nearest integer, ties to even, and stores the
+    /// `LANES` results as bytes at `p` (unaligned).
+    unsafe fn store_codes(p: *mut u8, v: Self::V);
+    /// `LANES` bytes at `p` (unaligned), converted to f32.
+    unsafe fn load_codes(p: *const u8) -> Self::V;
+}
+
+/// Bytes of one input element of format `FMT` (`ROW_F32` or `ROW_F16`).
+const fn elem_bytes(fmt: u8) -> usize {
+    if fmt == ROW_F32 { 4 } else { 2 }
+}
+
+/// Input element `i` of format `FMT` at `p`, as f32.
+#[inline(always)]
+unsafe fn scalar_at<const FMT: u8>(p: *const u8, i: usize) -> f32 {
+    // SAFETY: the caller provides element `i` at `p`; the reads are unaligned.
+    unsafe {
+        if FMT == ROW_F32 {
+            p.cast::<f32>().add(i).read_unaligned()
+        } else {
+            half::f16::from_bits(p.cast::<u16>().add(i).read_unaligned()).to_f32()
+        }
+    }
+}
+
+/// The first `min(n, LANES)` elements at `p` in a vector (other lanes zero).
+#[inline(always)]
+unsafe fn load_upto<S: Simd, const FMT: u8>(p: *const u8, n: usize) -> S::V {
+    // SAFETY: the caller provides `min(n, LANES)` readable elements at `p`.
+    unsafe {
+        if n >= S::LANES {
+            S::load::<FMT>(p)
+        } else {
+            S::load_part::<FMT>(p, n)
+        }
+    }
+}
+
+/// Quantizes `rows × dim` values into `out` in `format`, with vector type `S`.
+///
+/// # Safety
+///
+/// The CPU runs `S`'s instructions; the arguments passed `quantize::check_quantize`.
+#[inline(always)]
+pub(crate) unsafe fn quantize<S: QuantSimd>(
+    format: Format,
+    input: QuantInput<'_>,
+    rows: usize,
+    dim: usize,
+    out: &mut [u8],
+) -> Result<()> {
+    let (fmt, p) = match input {
+        QuantInput::F32(s) => (ROW_F32, s.as_ptr().cast::<u8>()),
+        QuantInput::F16(s) => (ROW_F16, s.as_ptr().cast::<u8>()),
+    };
+    let row_bytes = format.row_bytes(dim)?;
+    // SAFETY: forwarded from this function's contract.
+    unsafe {
+        match (fmt, format) {
+            (ROW_F32, Format::Q8) => rows_of::<S, ROW_F32, 8>(p, rows, dim, out, row_bytes),
+            (ROW_F32, Format::Q4) => rows_of::<S, ROW_F32, 4>(p, rows, dim, out, row_bytes),
+            (ROW_F32, _) => rows_of::<S, ROW_F32, 2>(p, rows, dim, out, row_bytes),
+            (_, Format::Q8) => rows_of::<S, ROW_F16, 8>(p, rows, dim, out, row_bytes),
+            (_, Format::Q4) => rows_of::<S, ROW_F16, 4>(p, rows, dim, out, row_bytes),
+            _ => rows_of::<S, ROW_F16, 2>(p, rows, dim, out, row_bytes),
+        }
+    }
+}
+
+/// The quantizer for input format `FMT` and `BITS`-bit codes.
+#[inline(always)]
+unsafe fn rows_of<S: QuantSimd, const FMT: u8, const BITS: u32>(
+    input: *const u8,
+    rows: usize,
+    dim: usize,
+    out: &mut [u8],
+    row_bytes: usize,
+) -> Result<()> {
+    for (row, out_row) in out.chunks_exact_mut(row_bytes).take(rows).enumerate() {
+        // SAFETY: `check_quantize` provided `rows · dim` input elements, so row `row` holds
+        // `dim` of them; `out_row` is that row's `row_bytes` bytes.
+        unsafe {
+            let x = input.add(row * dim * elem_bytes(FMT));
+            let range = match row_range::<S, FMT>(x, dim) {
+                Some(range) => Ok(range),
+                // The reference's checks name the column (and would find the range).
+                None => {
+                    let values: Vec<f32> = (0..dim).map(|i| scalar_at::<FMT>(x, i)).collect();
+                    check_finite(&values).map(|()| min_max(&values))
+                }
+            };
+            let params = range
+                .and_then(|(min, max)| row_params(BITS, min, max))
+                .map_err(|reason| Error::UnrepresentableRow { row, reason })?;
+            write_codes::<S, FMT, BITS>(x, dim, &params, out_row);
+        }
+    }
+    Ok(())
+}
+
+/// The row's first minimal and first maximal elements, or `None` when it holds a NaN or an
+/// infinity (or is empty: `(0, 0)`, as the reference).
+///
+/// # Safety
+///
+/// `dim` readable elements at `x`; the CPU runs `S`.
+#[inline(always)]
+unsafe fn row_range<S: QuantSimd, const FMT: u8>(x: *const u8, dim: usize) -> Option<(f32, f32)> {
+    let full = dim - dim % S::LANES;
+    let mut lo = f32::INFINITY;
+    let mut hi = f32::NEG_INFINITY;
+    let mut finite = true;
+    // SAFETY: vectors read elements `0..full`, the scalar loop `full..dim`.
+    unsafe {
+        if full > 0 {
+            let mut vlo = S::load::<FMT>(x);
+            let mut vhi = vlo;
+            // `x · 0` is ±0 for a finite `x` and NaN otherwise; sums of zeros stay zero.
+            let zero = S::zero();
+            let mut poison = S::mul(vlo, zero);
+            for i in (S::LANES..full).step_by(S::LANES) {
+                let v = S::load::<FMT>(x.add(i * elem_bytes(FMT)));
+                vlo = S::min(vlo, v);
+                vhi = S::max(vhi, v);
+                poison = S::fma(v, zero, poison);
+            }
+            let mut lanes = [0.0f32; 16];
+            let buf = lanes.as_mut_ptr().cast::<u8>();
+            S::store::<ROW_F32>(buf, poison);
+            finite = lanes[..S::LANES].iter().all(|p| *p == 0.0);
+            S::store::<ROW_F32>(buf, vlo);
+            lo = lanes[..S::LANES].iter().copied().fold(lo, f32::min);
+            S::store::<ROW_F32>(buf, vhi);
+            hi = lanes[..S::LANES].iter().copied().fold(hi, f32::max);
+        }
+        for i in full..dim {
+            let v = scalar_at::<FMT>(x, i);
+            finite &= v.is_finite();
+            lo = lo.min(v);
+            hi = hi.max(v);
+        }
+        if !finite {
+            return None;
+        }
+        if dim == 0 {
+            return Some((0.0, 0.0));
+        }
+        // Equal values differ only in the sign of zero; the reference keeps the first.
+        if lo == 0.0 {
+            lo = first_zero::<FMT>(x, dim);
+        }
+        if hi == 0.0 {
+            hi = first_zero::<FMT>(x, dim);
+        }
+    }
+    Some((lo, hi))
+}
+
+/// The first element of the row equal to zero (+0 or −0); the caller knows there is one.
+#[inline(always)]
+unsafe fn first_zero<const FMT: u8>(x: *const u8, dim: usize) -> f32 {
+    // SAFETY: `dim` readable elements at `x`.
+    unsafe {
+        (0..dim)
+            .map(|i| scalar_at::<FMT>(x, i))
+            .find(|v| *v == 0.0)
+            .unwrap_or(0.0)
+    }
+}
+
+/// Writes the codes of the row at `x` and the scale and bias of `params` into `out_row`.
+///
+/// # Safety
+///
+/// `dim` readable elements at `x`; `out_row` is a whole row of `BITS`-bit codes for `dim`;
+/// the CPU runs `S`.
+#[inline(always)]
+unsafe fn write_codes<S: QuantSimd, const FMT: u8, const BITS: u32>(
+    x: *const u8,
+    dim: usize,
+    params: &RowParams,
+    out_row: &mut [u8],
+) {
+    let code_bytes = (dim * BITS as usize).div_ceil(8);
+    let (codes, scale_bias) = out_row.split_at_mut(code_bytes);
+    scale_bias.copy_from_slice(params.scale_bias());
+    let out = codes.as_mut_ptr();
+    // SAFETY: chunks read elements `col..col + n` (n ≤ CHUNK) of the row and write the
+    // `⌈n · BITS / 8⌉` code bytes from `col · BITS / 8`, all within the row.
+    unsafe {
+        let offset = S::splat(-params.offset);
+        let inv = S::splat(params.inv);
+        let zero = S::zero();
+        let top = S::splat(params.levels as f32);
+        let mut col = 0;
+        while col < dim {
+            let n = (dim - col).min(CHUNK);
+            let mut buf = [0u8; CHUNK];
+            for k in (0..n).step_by(S::LANES) {
+                let v = load_upto::<S, FMT>(x.add((col + k) * elem_bytes(FMT)), n - k);
+                // `x + (−offset)` is `x − offset` bit for bit (IEEE defines subtraction so).
+                let q = S::mul(S::add(v, offset), inv);
+                S::store_codes(buf.as_mut_ptr().add(k), S::min(S::max(q, zero), top));
+            }
+            let dst = out.add(col * BITS as usize / 8);
+            if BITS == 8 {
+                std::ptr::copy_nonoverlapping(buf.as_ptr(), dst, n);
+            } else {
+                // Codes of padding lanes must not reach the last byte.
+                buf[n..].fill(0);
+                // Sixteen codes fill 2 · BITS ≤ 8 bytes: both halves fit one u64.
+                let word = pack::<BITS>(&buf[..8]) | (pack::<BITS>(&buf[8..]) << (8 * BITS));
+                let bytes = (n * BITS as usize).div_ceil(8);
+                std::ptr::copy_nonoverlapping(word.to_le_bytes().as_ptr(), dst, bytes);
+            }
+            col += n;
+        }
+    }
+}
+
+/// Packs eight codes below `2^BITS` (one per byte) into `BITS` bytes, element 0 in the
+/// lowest bits, returned in the low bytes of a u64.
+#[inline(always)]
+fn pack<const BITS: u32>(codes: &[u8]) -> u64 {
+    let x = u64::from_le_bytes(codes.try_into().expect("eight codes"));
+    if BITS == 4 {
+        let x = (x | (x >> 4)) & 0x00FF_00FF_00FF_00FF;
+        let x = (x | (x >> 8)) & 0x0000_FFFF_0000_FFFF;
+        (x | (x >> 16)) & 0xFFFF_FFFF
+    } else {
+        let x = (x | (x >> 6)) & 0x00FF_00FF_00FF_00FF;
+        let x = (x | (x >> 12)) & 0x0000_00FF_0000_00FF;
+        (x | (x >> 24)) & 0xFFFF
+    }
+}
+
+/// Spreads the low `BITS` bytes of `packed` to eight codes, one per byte (inverse of
+/// [`pack`]).
+#[inline(always)]
+fn unpack<const BITS: u32>(packed: u64) -> u64 {
+    if BITS == 4 {
+        let x = (packed | (packed << 16)) & 0x0000_FFFF_0000_FFFF;
+        let x = (x | (x << 8)) & 0x00FF_00FF_00FF_00FF;
+        (x | (x << 4)) & 0x0F0F_0F0F_0F0F_0F0F
+    } else {
+        let x = (packed | (packed << 24)) & 0x0000_00FF_0000_00FF;
+        let x = (x | (x << 12)) & 0x000F_000F_000F_000F;
+        (x | (x << 6)) & 0x0303_0303_0303_0303
+    }
+}
+
+/// Dequantizes every row of `table` into `out`, with vector type `S`.
+///
+/// # Safety
+///
+/// The CPU runs `S`'s instructions; the arguments passed `quantize::check_dequantize`.
+#[inline(always)]
+pub(crate) unsafe fn dequantize<S: QuantSimd>(
+    table: &Table<'_>,
+    out: &mut Output<'_>,
+) -> Result<()> {
+    let (out_type, p) = match out {
+        Output::F32(s) => (ROW_F32, s.as_mut_ptr().cast::<u8>()),
+        Output::F16(s) => (ROW_F16, s.as_mut_ptr().cast::<u8>()),
+        Output::Bf16(s) => (ROW_BF16, s.as_mut_ptr().cast::<u8>()),
+    };
+    // SAFETY: forwarded from this function's contract.
+    unsafe {
+        match (table.format(), out_type) {
+            (Format::Q8, ROW_F32) => dequantize_rows::<S, 8, ROW_F32>(table, p),
+            (Format::Q8, ROW_F16) => dequantize_rows::<S, 8, ROW_F16>(table, p),
+            (Format::Q8, _) => dequantize_rows::<S, 8, ROW_BF16>(table, p),
+            (Format::Q4, ROW_F32) => dequantize_rows::<S, 4, ROW_F32>(table, p),
+            (Format::Q4, ROW_F16) => dequantize_rows::<S, 4, ROW_F16>(table, p),
+            (Format::Q4, _) => dequantize_rows::<S, 4, ROW_BF16>(table, p),
+            (_, ROW_F32) => dequantize_rows::<S, 2, ROW_F32>(table, p),
+            (_, ROW_F16) => dequantize_rows::<S, 2, ROW_F16>(table, p),
+            _ => dequantize_rows::<S, 2, ROW_BF16>(table, p),
+        }
+    }
+    Ok(())
+}
+
+/// The dequantizer for `BITS`-bit codes and output type `OUT`.
+///
+/// # Safety
+///
+/// As [`dequantize`]; `out` holds `rows × dim` elements of type `OUT`.
+#[inline(always)]
+unsafe fn dequantize_rows<S: QuantSimd, const BITS: u32, const OUT: u8>(
+    table: &Table<'_>,
+    out: *mut u8,
+) {
+    let dim = table.dim();
+    let at = (dim * BITS as usize).div_ceil(8);
+    for r in 0..table.rows() {
+        let row = table.row(r);
+        let (scale, bias) = if BITS == 8 {
+            (read_f32(row, at), read_f32(row, at + 4))
+        } else {
+            (read_f16(row, at), read_f16(row, at + 2))
+        };
+        // SAFETY: the output holds `rows × dim` elements (check_dequantize); chunks write
+        // elements `col..col + n` of row `r` and read only this row's code bytes.
+        unsafe {
+            let scale = S::splat(scale);
+            let bias = S::splat(bias);
+            let dst = out.add(r * dim * elem_bytes(OUT));
+            let mut col = 0;
+            while col < dim {
+                let n = (dim - col).min(CHUNK);
+                let mut buf = [0u8; CHUNK];
+                if n == CHUNK {
+                    let src = row.as_ptr().add(col * BITS as usize / 8);
+                    if BITS == 8 {
+                        std::ptr::copy_nonoverlapping(src, buf.as_mut_ptr(), CHUNK);
+                    } else {
+                        let mut packed = [0u8; 8];
+                        std::ptr::copy_nonoverlapping(src, packed.as_mut_ptr(), 2 * BITS as usize);
+                        let lo = u64::from_le_bytes(packed) & ((1u64 << (8 * BITS)) - 1);
+                        let hi = u64::from_le_bytes(packed) >> (8 * BITS);
+                        buf[..8].copy_from_slice(&unpack::<BITS>(lo).to_le_bytes());
+                        buf[8..].copy_from_slice(&unpack::<BITS>(hi).to_le_bytes());
+                    }
+                } else {
+                    for (e, b) in buf.iter_mut().enumerate().take(n) {
+                        *b = read_code(row, BITS, col + e);
+                    }
+                }
+                for k in (0..n).step_by(S::LANES) {
+                    let v = S::fma(scale, S::load_codes(buf.as_ptr().add(k)), bias);
+                    let o = dst.add((col + k) * elem_bytes(OUT));
+                    if n - k >= S::LANES {
+                        S::store::<OUT>(o, v);
+                    } else {
+                        S::store_part::<OUT>(o, v, n - k);
+                    }
+                }
+                col += n;
+            }
+        }
+    }
+}
+
+/// Defines this instruction set's `quantize` and `dequantize` registry kernels: `#[target_feature]`
+/// entry points that run the generic loops with vector type `$simd`.
+macro_rules! quantize_kernels {
+    ($simd:ty, $features:literal, $name:literal) => {
+        #[doc = concat!($name, " quantizer of rows into a row-wise quantized format.")]
+        ///
+        /// # Safety
+        ///
+        #[doc = concat!("The CPU has ", $features, "; the arguments passed `quantize::check_quantize`.")]
+        #[target_feature(enable = $features)]
+        pub(crate) unsafe fn quantize(
+            format: crate::format::Format,
+            input: crate::quantize::QuantInput<'_>,
+            rows: usize,
+            dim: usize,
+            out: &mut [u8],
+        ) -> crate::error::Result<()> {
+            // SAFETY: this function's contract is `quantize::quantize`'s, with the features
+            // of `$simd` enabled here.
+            unsafe { crate::arch::quantize::quantize::<$simd>(format, input, rows, dim, out) }
+        }
+
+        #[doc = concat!($name, " dequantizer of a row-wise quantized table.")]
+        ///
+        /// # Safety
+        ///
+        #[doc = concat!("The CPU has ", $features, "; the arguments passed `quantize::check_dequantize`.")]
+        #[target_feature(enable = $features)]
+        pub(crate) unsafe fn dequantize(
+            table: &crate::format::Table<'_>,
+            out: &mut crate::embedding::Output<'_>,
+        ) -> crate::error::Result<()> {
+            // SAFETY: as for `quantize`.
+            unsafe { crate::arch::quantize::dequantize::<$simd>(table, out) }
+        }
+    };
+}
+pub(crate) use quantize_kernels;
