@@ -369,6 +369,8 @@ pub static ENTRIES: &[Entry] = &[
     qgemm(Isa::Avx512, crate::arch::x86_64::qgemm_avx512::gemm_u8i8),
     #[cfg(target_arch = "x86_64")]
     qgemm(Isa::Avx512Vnni, crate::arch::x86_64::qgemm_avx512vnni::gemm_u8i8),
+    #[cfg(target_arch = "aarch64")]
+    qgemm(Isa::NeonDot, crate::arch::aarch64::qgemm_neondot::gemm_u8i8),
     scalar(Op::GemmI64, Kernel::GemmI64(reference::gemm_i64)),
     #[cfg(target_arch = "x86_64")]
     i64gemm(Isa::Avx2, crate::arch::x86_64::i64gemm_avx2::gemm_i64),
