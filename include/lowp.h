@@ -278,6 +278,28 @@ lowp_status lowp_quantize(int32_t format, int32_t input_type, const void *input,
                           size_t input_len, size_t rows, size_t dim, uint8_t *out,
                           size_t out_bytes, int32_t isa);
 
+/** How lowp_quantize_rows chooses each row's clipping range. */
+typedef enum lowp_clipping {
+    LOWP_CLIPPING_MIN_MAX = 0, /**< the row's min and max: FBGEMM's quantizers, as lowp_quantize */
+    LOWP_CLIPPING_GREEDY = 1   /**< FBGEMM's greedy n-bit search for the smallest squared
+                                    error (LOWP_FORMAT_Q4 and Q2 only; scalar code) */
+} lowp_clipping;
+
+/**
+ * Quantizes rows row_begin .. row_end (exclusive) of a table of dim-element rows.
+ * input: the whole table's values, row-major, input_type LOWP_FLOAT_F32 or F16, input_len
+ *   >= row_end x dim; only the rows in the range are read.
+ * out: exactly lowp_table_bytes(format, row_end - row_begin, dim) bytes: those rows of the
+ *   quantized table (the table's bytes from row_begin x row bytes).
+ * Rows are independent: calls over disjoint ranges, from any threads, that cover the table
+ * produce the bytes of one whole-table call. Errors name rows by their index in the table.
+ * clipping: a lowp_clipping. isa: a level or LOWP_ISA_AUTO.
+ */
+lowp_status lowp_quantize_rows(int32_t format, int32_t clipping, int32_t input_type,
+                               const void *input, size_t input_len, size_t dim,
+                               size_t row_begin, size_t row_end, uint8_t *out,
+                               size_t out_bytes, int32_t isa);
+
 /**
  * Dequantizes every row of a quantized table (`table_bytes` bytes = rows x row bytes) into
  * rows x dim values of out_type, row-major. out: out_len >= rows x dim elements

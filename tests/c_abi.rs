@@ -471,6 +471,7 @@ fn check_enums(lines: &[&str]) {
             ][..],
             0,
         ),
+        (&["LOWP_CLIPPING_MIN_MAX", "LOWP_CLIPPING_GREEDY"][..], 0),
         (&["LOWP_ROW_MAJOR", "LOWP_COL_MAJOR"][..], 101),
         (&["LOWP_NO_TRANS", "LOWP_TRANS"][..], 111),
     ] {
@@ -582,6 +583,17 @@ fn check_results(lines: &[&str]) -> BTreeMap<String, usize> {
                 };
                 let mut t = vec![0u8; format.table_bytes(ROWS, DIM).unwrap()];
                 reference::quantize(format, input, ROWS, DIM, &mut t).unwrap();
+                t.into_iter().map(u64::from).collect()
+            }
+            "quantize_rows" => {
+                let format = Format::ALL[k[0] as usize];
+                let mut t = vec![0u8; format.table_bytes(ROWS, DIM).unwrap()];
+                let input = QuantInput::F32(&values);
+                if k[1] == 1 {
+                    reference::quantize_greedy(format, input, ROWS, DIM, &mut t).unwrap();
+                } else {
+                    reference::quantize(format, input, ROWS, DIM, &mut t).unwrap();
+                }
                 t.into_iter().map(u64::from).collect()
             }
             "dequantize" => {
@@ -739,6 +751,11 @@ fn check_errors(lines: &[&str]) {
         ),
         ("quantize_out_size", S::TableSize, &["lowp_quantize:"]),
         (
+            "quantize_rows_reversed",
+            S::BadParameter,
+            &["lowp_quantize_rows:", "5..4"],
+        ),
+        (
             "dequantize_out_small",
             S::OutputTooSmall,
             &["lowp_dequantize:", "130 elements needed, 8 given"],
@@ -811,6 +828,7 @@ fn check_output(stdout: &str) {
         ("dequantize", 3 * 3),
         ("gemm_i64", 16),
         ("quantize", 3 * 2),
+        ("quantize_rows", 3 + 2),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))

@@ -1,11 +1,11 @@
 //! Row-wise quantizers and dequantizers from C: `lowp_quantize`, `lowp_dequantize`.
 
 use super::embedding::float_type_from;
-use super::{Failure, LowpStatus, format_from, guard, isa_from, slice_in, slice_out};
+use super::{Failure, FfiResult, LowpStatus, format_from, guard, isa_from, slice_in, slice_out};
 use crate::embedding::Output;
 use crate::embedding::plan::OutputType;
 use crate::format::Table;
-use crate::quantize::{QuantInput, dequantize, quantize};
+use crate::quantize::{Clipping, QuantInput, dequantize, quantize, quantize_rows};
 
 /// Quantizes `rows × dim` values into a table: see the header.
 ///
@@ -31,22 +31,74 @@ pub unsafe extern "C" fn lowp_quantize(
         let isa = isa_from(isa, "isa")?;
         // SAFETY (both blocks): the caller guarantees the lengths; the helpers check NULL,
         // alignment and the byte size.
-        let input = match float_type_from(input_type, "input_type")? {
-            OutputType::F32 => {
-                QuantInput::F32(unsafe { slice_in(input.cast(), input_len, "input") }?)
-            }
-            OutputType::F16 => {
-                QuantInput::F16(unsafe { slice_in(input.cast(), input_len, "input") }?)
-            }
-            OutputType::Bf16 => {
+        let input = unsafe { quant_input(input_type, input, input_len) }?;
+        let out = unsafe { slice_out(out, out_bytes, "out") }?;
+        quantize(format, input, rows, dim, out, isa)?;
+        Ok(())
+    })
+}
+
+/// The values to quantize, of `lowp_float_type` `input_type`.
+///
+/// # Safety
+///
+/// As [`slice_in`] for the element type `input_type` names.
+unsafe fn quant_input<'a>(
+    input_type: i32,
+    input: *const std::ffi::c_void,
+    input_len: usize,
+) -> FfiResult<QuantInput<'a>> {
+    // SAFETY (both arms): forwarded from the caller.
+    Ok(match float_type_from(input_type, "input_type")? {
+        OutputType::F32 => QuantInput::F32(unsafe { slice_in(input.cast(), input_len, "input") }?),
+        OutputType::F16 => QuantInput::F16(unsafe { slice_in(input.cast(), input_len, "input") }?),
+        OutputType::Bf16 => {
+            return Err(Failure::bad_parameter(
+                "input_type",
+                "the quantizers read f32 or f16 values, not bf16",
+            ));
+        }
+    })
+}
+
+/// Quantizes rows `row_begin..row_end` of a table with the chosen clipping: see the header.
+///
+/// # Safety
+///
+/// As [`lowp_quantize`].
+#[unsafe(no_mangle)]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn lowp_quantize_rows(
+    format: i32,
+    clipping: i32,
+    input_type: i32,
+    input: *const std::ffi::c_void,
+    input_len: usize,
+    dim: usize,
+    row_begin: usize,
+    row_end: usize,
+    out: *mut u8,
+    out_bytes: usize,
+    isa: i32,
+) -> LowpStatus {
+    guard("lowp_quantize_rows", || {
+        let format = format_from(format, "format")?;
+        let clipping = match clipping {
+            0 => Clipping::MinMax,
+            1 => Clipping::Greedy,
+            other => {
                 return Err(Failure::bad_parameter(
-                    "input_type",
-                    "the quantizers read f32 or f16 values, not bf16",
+                    "clipping",
+                    format!("{other} is not a lowp_clipping value"),
                 ));
             }
         };
+        let isa = isa_from(isa, "isa")?;
+        // SAFETY (both): the caller guarantees the lengths; the helpers check NULL,
+        // alignment and the byte size.
+        let input = unsafe { quant_input(input_type, input, input_len) }?;
         let out = unsafe { slice_out(out, out_bytes, "out") }?;
-        quantize(format, input, rows, dim, out, isa)?;
+        quantize_rows(format, clipping, input, dim, row_begin..row_end, out, isa)?;
         Ok(())
     })
 }

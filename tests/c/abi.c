@@ -144,6 +144,8 @@ static void layouts(void) {
     ENUM(LOWP_BOUNDS_OFFSETS);
     ENUM(LOWP_BOUNDS_OFFSETS_WITHOUT_LAST);
     ENUM(LOWP_BOUNDS_LENGTHS);
+    ENUM(LOWP_CLIPPING_MIN_MAX);
+    ENUM(LOWP_CLIPPING_GREEDY);
     ENUM(LOWP_ROW_MAJOR);
     ENUM(LOWP_COL_MAJOR);
     ENUM(LOWP_NO_TRANS);
@@ -208,6 +210,20 @@ static void quantizers(const size_t bytes[LOWP_FORMAT_Q2 + 1]) {
               "lowp_quantize f16");
         printf("quantize %d f16 :", (int)f);
         print_hex8(table, bytes[f]);
+        /* Two row ranges, 0..4 and 4..ROWS, make one table. */
+        for (int32_t clip = LOWP_CLIPPING_MIN_MAX; clip <= LOWP_CLIPPING_GREEDY; clip++) {
+            if (clip == LOWP_CLIPPING_GREEDY && f == LOWP_FORMAT_Q8) continue;
+            size_t head = 0;
+            check(lowp_table_bytes(f, 4, DIM, &head), "lowp_table_bytes");
+            check(lowp_quantize_rows(f, clip, LOWP_FLOAT_F32, values_f32, ROWS * DIM, DIM, 0, 4,
+                                     table, head, LOWP_ISA_AUTO),
+                  "lowp_quantize_rows head");
+            check(lowp_quantize_rows(f, clip, LOWP_FLOAT_F32, values_f32, ROWS * DIM, DIM, 4,
+                                     ROWS, table + head, bytes[f] - head, LOWP_ISA_AUTO),
+                  "lowp_quantize_rows tail");
+            printf("quantize_rows %d %d :", (int)f, (int)clip);
+            print_hex8(table, bytes[f]);
+        }
         for (int32_t t = LOWP_FLOAT_F32; t <= LOWP_FLOAT_BF16; t++) {
             uint32_t out32[ROWS * DIM];
             uint16_t out16[ROWS * DIM];
@@ -401,6 +417,10 @@ static void bad_inputs(const size_t bytes[LOWP_FORMAT_Q2 + 1]) {
     expect_error("quantize_out_size",
                  lowp_quantize(LOWP_FORMAT_Q8, LOWP_FLOAT_F32, values_f32, ROWS * DIM, ROWS,
                                DIM, table_storage[3], bytes[3] - 1, LOWP_ISA_AUTO));
+    expect_error("quantize_rows_reversed",
+                 lowp_quantize_rows(LOWP_FORMAT_Q8, LOWP_CLIPPING_MIN_MAX, LOWP_FLOAT_F32,
+                                    values_f32, ROWS * DIM, DIM, 5, 4, table_storage[3], 0,
+                                    LOWP_ISA_AUTO));
     expect_error("dequantize_out_small",
                  lowp_dequantize(LOWP_FORMAT_Q4, table_storage[4] + 1, bytes[4], ROWS, DIM,
                                  LOWP_FLOAT_F32, out, 8, LOWP_ISA_AUTO));
