@@ -9,6 +9,9 @@
 //! - **int8 dot-product peak** ([`int8_dot_peak`]): GOPS (a u8 × i8 multiply-add is 2 ops)
 //!   of independent chains of the level's dot-product instruction: `vpdpbusd` with AVX-512
 //!   VNNI, `vpmaddubsw` + `vpmaddwd` with AVX2, `sdot` with NEON dot product.
+//! - **64-bit multiply-add peak** ([`i64_madd_peak`]): GOPS (a wrapping i64 multiply-add is
+//!   2 ops) of independent chains of `vpmullq` + `vpaddq` with AVX-512 DQ, the only vector
+//!   64-bit multiply lowp's levels have: what the i64 GEMM is judged against.
 //!
 //! Large tables live in a [`HugeBuffer`], on 2 MiB pages where the OS grants them (random
 //! gathers over 4 KiB pages are markedly slower, from TLB misses); the benchmarks allocate
@@ -59,6 +62,8 @@ pub enum LimitKind {
     },
     /// The int8 dot-product peak of [`Limit::isa`].
     Int8DotPeak,
+    /// The 64-bit multiply-add peak of [`Limit::isa`].
+    I64MaddPeak,
 }
 
 /// One measured limit of this machine.
@@ -83,7 +88,7 @@ pub struct Limit {
 /// if smaller; hold at least that much, so the large figures are out of cache): sequential
 /// read in cache (its first [`IN_CACHE_BYTES`]) and out of cache, random gathers (table
 /// name `large`) for each of [`GATHER_ROW_BYTES`] with and without prefetch, and the int8
-/// dot-product peak of every level that has one here.
+/// dot-product and 64-bit multiply-add peaks of every level that has one here.
 pub fn measure(table: &HugeBuffer, quick: bool) -> Vec<Limit> {
     let large = GatherTable {
         name: "large",
@@ -101,6 +106,9 @@ pub fn measure(table: &HugeBuffer, quick: bool) -> Vec<Limit> {
     }
     for isa in int8_dot_peak_levels() {
         limits.push(int8_dot_peak(isa, quick).expect("listed levels are available"));
+    }
+    for isa in i64_madd_peak_levels() {
+        limits.push(i64_madd_peak(isa, quick).expect("listed levels are available"));
     }
     limits
 }
@@ -211,12 +219,25 @@ pub fn int8_dot_peak(isa: Isa, quick: bool) -> Result<Limit> {
             reason: "lowp has no int8 dot-product peak loop for this level".into(),
         });
     }
+    Ok(Limit {
+        kind: LimitKind::Int8DotPeak,
+        name: format!("int8_dot_peak_{}", isa.name()),
+        isa,
+        value: peak_gops(quick, |rounds| run_dot(isa, rounds).expect("checked above")),
+        unit: "GOPS",
+        huge_pages: None,
+    })
+}
+
+/// GOPS of a peak loop: `run(rounds)` runs that many rounds and returns the ops done. The
+/// round count grows until one run is long enough to time, then is scaled to the target
+/// time; the figure is the median of [`median_secs`].
+fn peak_gops(quick: bool, run: impl Fn(u64) -> u64) -> f64 {
     let target_secs = if quick { 0.02 } else { 0.1 };
-    // Grow the round count until one run is long enough to time, then scale it to target.
     let mut rounds = 1u64 << 10;
     let rounds = loop {
         let secs = timed(|| {
-            run_dot(isa, rounds);
+            run(rounds);
         });
         if secs >= target_secs / 8.0 || rounds >= 1 << 40 {
             break ((rounds as f64 * target_secs / secs.max(1e-9)) as u64).max(1);
@@ -224,19 +245,66 @@ pub fn int8_dot_peak(isa: Isa, quick: bool) -> Result<Limit> {
         rounds *= 8;
     };
     let mut ops = 0;
-    let secs = median_secs(quick, || {
-        timed(|| {
-            ops = run_dot(isa, rounds).expect("checked above");
-        })
-    });
+    let secs = median_secs(quick, || timed(|| ops = run(rounds)));
+    ops as f64 / secs / 1e9
+}
+
+/// The available levels that have a 64-bit multiply-add peak loop, lowest first.
+pub fn i64_madd_peak_levels() -> Vec<Isa> {
+    Isa::available()
+        .iter()
+        .copied()
+        .filter(|&isa| run_i64_madd(isa, 0).is_some())
+        .collect()
+}
+
+/// The 64-bit multiply-add peak of `isa` in GOPS, named `i64_madd_peak_<isa>`.
+///
+/// # Errors
+///
+/// [`crate::Error::UnsupportedIsa`] if this CPU lacks `isa` or lowp has no peak loop for it
+/// (see [`i64_madd_peak_levels`]).
+pub fn i64_madd_peak(isa: Isa, quick: bool) -> Result<Limit> {
+    isa.require()?;
+    if run_i64_madd(isa, 0).is_none() {
+        return Err(crate::Error::UnsupportedIsa {
+            isa: isa.name(),
+            reason: "lowp has no 64-bit multiply-add peak loop for this level".into(),
+        });
+    }
     Ok(Limit {
-        kind: LimitKind::Int8DotPeak,
-        name: format!("int8_dot_peak_{}", isa.name()),
+        kind: LimitKind::I64MaddPeak,
+        name: format!("i64_madd_peak_{}", isa.name()),
         isa,
-        value: ops as f64 / secs / 1e9,
+        value: peak_gops(quick, |rounds| {
+            run_i64_madd(isa, rounds).expect("checked above")
+        }),
         unit: "GOPS",
         huge_pages: None,
     })
+}
+
+/// Runs `rounds` rounds of `isa`'s 64-bit multiply-add peak loop and returns the ops done,
+/// or `None` when `isa` is unavailable or has no such loop.
+fn run_i64_madd(isa: Isa, rounds: u64) -> Option<u64> {
+    if !isa.is_available() {
+        return None;
+    }
+    // An operand the compiler cannot see, so it cannot fold the products.
+    let a = black_box(0x9E37_79B9_7F4A_7C15_u64 as i64);
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => {
+            use crate::arch::x86_64::peak_avx512 as peak;
+            // SAFETY: `isa.is_available()` above: the CPU has AVX-512 F and DQ.
+            black_box(unsafe { peak::i64_madd_peak(rounds, a) });
+            Some(rounds * peak::I64_MADD_OPS_PER_ROUND)
+        }
+        _ => {
+            let _ = a;
+            None
+        }
+    }
 }
 
 /// Runs `rounds` rounds of `isa`'s dot-product peak loop and returns the ops done, or
@@ -710,6 +778,22 @@ mod tests {
             .filter(|i| i.is_available())
             .collect();
         assert_eq!(int8_dot_peak_levels(), expected);
+    }
+
+    #[test]
+    fn i64_madd_peak_exists_exactly_for_avx512() {
+        assert!(i64_madd_peak(Isa::Scalar, true).is_err());
+        for isa in i64_madd_peak_levels() {
+            let peak = i64_madd_peak(isa, true).unwrap();
+            assert_eq!(peak.name, format!("i64_madd_peak_{isa}"));
+            assert_eq!(peak.kind, LimitKind::I64MaddPeak);
+            assert!(peak.value > 0.0, "{peak:?}");
+        }
+        let expected: Vec<Isa> = [Isa::Avx512]
+            .into_iter()
+            .filter(|i| cfg!(target_arch = "x86_64") && i.is_available())
+            .collect();
+        assert_eq!(i64_madd_peak_levels(), expected);
     }
 
     #[test]

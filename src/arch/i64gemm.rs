@@ -89,9 +89,7 @@ pub(crate) unsafe fn gemm<S: I64Madd, const NV: usize>(
     let (crs, ccs) = (c.row_stride, c.col_stride);
     if !accumulate {
         for i in 0..m {
-            for j in 0..n {
-                c.data[i * crs + j * ccs] = 0;
-            }
+            update_row(&mut c.data[i * crs..], n, ccs, |_, x| *x = 0);
         }
     }
     if k == 0 {
@@ -127,16 +125,29 @@ pub(crate) unsafe fn gemm<S: I64Madd, const NV: usize>(
                             }
                         }
                         for (r, sums) in tile.chunks_exact(nr).take(rows).enumerate() {
-                            let row = (ic + ir + r) * crs;
-                            for (j, &sum) in sums[..cols].iter().enumerate() {
-                                let cij = &mut c.data[row + (jc + jr + j) * ccs];
-                                *cij = cij.wrapping_add(sum);
-                            }
+                            let start = (ic + ir + r) * crs + (jc + jr) * ccs;
+                            update_row(&mut c.data[start..], cols, ccs, |j, x| {
+                                *x = x.wrapping_add(sums[j]);
+                            });
                         }
                     }
                 }
             }
         }
+    }
+}
+
+/// Applies `f(j, x)` to the elements `j < cols` of a row of C that starts at `row[0]`, `stride`
+/// apart; a contiguous row (the common case) becomes one slice the compiler vectorizes.
+#[inline(always)]
+fn update_row(row: &mut [i64], cols: usize, stride: usize, mut f: impl FnMut(usize, &mut i64)) {
+    if stride == 1 {
+        row[..cols]
+            .iter_mut()
+            .enumerate()
+            .for_each(|(j, x)| f(j, x));
+    } else {
+        (0..cols).for_each(|j| f(j, &mut row[j * stride]));
     }
 }
 

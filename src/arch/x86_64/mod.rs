@@ -5,6 +5,7 @@ pub(crate) mod i64gemm_avx512;
 pub(crate) mod interaction_avx2;
 pub(crate) mod interaction_avx512;
 pub(crate) mod peak_avx2;
+pub(crate) mod peak_avx512;
 pub(crate) mod peak_avx512vnni;
 pub(crate) mod quantize_avx2;
 pub(crate) mod quantize_avx512;
