@@ -88,8 +88,9 @@ fn embedding(c: &mut Criterion, buffer: &[u8]) {
                     for dist in IndexDist::ALL {
                         let mut pool =
                             IndexPool::with_batch_len(dist, size, table.rows(), case.batch_len());
-                        // Drawn and computed only if a benchmark of this shape runs (criterion
-                        // skips filtered-out closures), then shared by every level.
+                        // A batch and its reference result, drawn and computed only if a
+                        // benchmark of this shape runs (criterion skips filtered-out closures),
+                        // then checked against every level's first result.
                         let mut expected = None;
                         let mut out = vec![0.0f32; case.out_len()];
                         group.throughput(Throughput::Bytes(case.gathered_bytes() as u64));
@@ -103,10 +104,12 @@ fn embedding(c: &mut Criterion, buffer: &[u8]) {
                             let mut checked = false;
                             group.bench_function(id, |b| {
                                 if !checked {
-                                    let expected = expected.get_or_insert_with(|| {
-                                        case.reference_bits(pool.next_batch())
+                                    let (batch, expected) = expected.get_or_insert_with(|| {
+                                        let batch = pool.next_batch().to_vec();
+                                        let bits = case.reference_bits(&batch);
+                                        (batch, bits)
                                     });
-                                    case.run(entry, pool.last_batch(), &mut out);
+                                    case.run(entry, batch, &mut out);
                                     assert!(
                                         out.iter()
                                             .map(|x| x.to_bits())
