@@ -332,6 +332,56 @@ lowp_status lowp_gemm_i64(int32_t layout, int32_t trans_a, int32_t trans_b, size
                           size_t ldb, int32_t accumulate, int64_t *c, size_t ldc,
                           int32_t isa);
 
+/* ---------------------------------------------------------------- feature interaction */
+
+/** A borrowed array of vectors' elements. */
+typedef struct lowp_vectors {
+    const void *data; /**< len elements of type (uint16_t bit patterns for bf16) */
+    size_t len;
+    int32_t type;     /**< lowp_float_type: LOWP_FLOAT_F32 or LOWP_FLOAT_BF16 */
+} lowp_vectors;
+
+/** How the embeddings of an interaction are laid out. */
+typedef enum lowp_embeddings_layout {
+    LOWP_EMBEDDINGS_BLOCK = 0,   /**< one array: sample b's embedding f at ((b (F-1) + f) dim) */
+    LOWP_EMBEDDINGS_SEPARATE = 1 /**< F - 1 arrays (one per table) of batch x dim */
+} lowp_embeddings_layout;
+
+/** The shape and options of an interaction. Fill with lowp_interaction_options_init. */
+typedef struct lowp_interaction_options {
+    size_t batch;      /**< samples (B) */
+    size_t features;   /**< vectors per sample (F): the dense one and F - 1 embeddings; >= 1 */
+    size_t dim;        /**< elements per vector (d) */
+    size_t pad_to;     /**< output rows are zero-padded to a multiple of this; >= 1 */
+    size_t out_stride; /**< elements between output rows; 0 = the padded row width */
+    int32_t diagonal;  /**< nonzero: include the self-interactions Z[i][i] */
+    int32_t isa;       /**< lowp_isa, or LOWP_ISA_AUTO */
+} lowp_interaction_options;
+
+/**
+ * Fills *options for batch samples of `features` vectors of `dim` elements: no diagonal,
+ * pad_to 1, out_stride 0, LOWP_ISA_AUTO. options: must not be NULL.
+ */
+lowp_status lowp_interaction_options_init(lowp_interaction_options *options, size_t batch,
+                                          size_t features, size_t dim);
+
+/**
+ * DLRM's feature interaction: for each sample b, writes to out[b * row stride ..] the dense
+ * vector (d values), then the dot products Z[i][j] = v[i] . v[j] for rows i = 0 .. F-1 and
+ * columns j < i (j <= i with the diagonal), then zeros up to a multiple of pad_to, in
+ * out_type. v[0] is dense[b], v[f] sample b's embedding f - 1.
+ * options, dense: must not be NULL; dense holds batch x dim values.
+ * embeddings: num_embeddings lowp_vectors: exactly 1 for LOWP_EMBEDDINGS_BLOCK (batch x
+ *   (F - 1) x dim values), F - 1 for LOWP_EMBEDDINGS_SEPARATE (batch x dim each); may be
+ *   NULL when num_embeddings is 0.
+ * out: out_len elements of out_type (aligned to it), reaching the last sample's padded row.
+ * Thread-safe; every buffer is borrowed for the call only.
+ */
+lowp_status lowp_interaction(const lowp_interaction_options *options, const lowp_vectors *dense,
+                             int32_t embeddings_layout, const lowp_vectors *embeddings,
+                             size_t num_embeddings, int32_t out_type, void *out,
+                             size_t out_len);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

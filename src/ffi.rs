@@ -22,9 +22,11 @@ use crate::isa::Isa;
 
 mod embedding;
 mod gemm;
+mod interaction;
 mod quantize;
 
 pub use embedding::{LowpBags, LowpEmbeddingBag, LowpEmbeddingBagSpec};
+pub use interaction::{LowpInteractionOptions, LowpVectors};
 
 /// `lowp_status`: the result of every C call.
 #[repr(C)]

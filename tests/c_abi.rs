@@ -16,7 +16,7 @@ use std::time::SystemTime;
 
 use half::{bf16, f16};
 use lowp::embedding::plan::{EmbeddingBag, EmbeddingBagSpec, IndexType, OutputType, WeightsKind};
-use lowp::ffi::{LowpBags, LowpEmbeddingBagSpec, LowpStatus};
+use lowp::ffi::{LowpBags, LowpEmbeddingBagSpec, LowpInteractionOptions, LowpStatus, LowpVectors};
 use lowp::{Bags, Format, IndexSlice, Isa, Output, Pooling, QuantInput, Table, Weights, reference};
 
 const ROWS: usize = 10;
@@ -389,6 +389,25 @@ fn check_layouts(lines: &[&str]) {
         bounds_kind,
         bounds_type
     );
+    put("layout lowp_vectors size", size_of::<LowpVectors>());
+    put("offset lowp_vectors data", offset_of!(LowpVectors, data));
+    put("offset lowp_vectors len", offset_of!(LowpVectors, len));
+    put("offset lowp_vectors type", offset_of!(LowpVectors, r#type));
+    put(
+        "layout lowp_interaction_options size",
+        size_of::<LowpInteractionOptions>(),
+    );
+    offsets!(
+        "lowp_interaction_options",
+        LowpInteractionOptions,
+        batch,
+        features,
+        dim,
+        pad_to,
+        out_stride,
+        diagonal,
+        isa
+    );
     let mut seen = BTreeSet::new();
     for line in lines
         .iter()
@@ -472,6 +491,10 @@ fn check_enums(lines: &[&str]) {
             0,
         ),
         (&["LOWP_CLIPPING_MIN_MAX", "LOWP_CLIPPING_GREEDY"][..], 0),
+        (
+            &["LOWP_EMBEDDINGS_BLOCK", "LOWP_EMBEDDINGS_SEPARATE"][..],
+            0,
+        ),
         (&["LOWP_ROW_MAJOR", "LOWP_COL_MAJOR"][..], 101),
         (&["LOWP_NO_TRANS", "LOWP_TRANS"][..], 111),
     ] {
@@ -645,11 +668,56 @@ fn check_results(lines: &[&str]) -> BTreeMap<String, usize> {
                 })
             }
             "gemm_i64" => gemm_i64_expected(&k),
+            "interaction" => interaction_expected(&k),
             other => panic!("unknown results line kind {other}"),
         };
         assert_eq!(got, want, "{}", line.split(" : ").next().unwrap());
     }
     counts
+}
+
+fn vectors<'a>(bf: bool, f32s: &'a [f32], bf16s: &'a [bf16]) -> lowp::Vectors<'a> {
+    if bf {
+        lowp::Vectors::Bf16(bf16s)
+    } else {
+        lowp::Vectors::F32(f32s)
+    }
+}
+
+/// What `lowp_interaction` writes in the C program's buffer (3 samples, 4 features,
+/// dimension 7, rows padded to 4 and 22 apart), from the reference.
+fn interaction_expected(k: &[i64]) -> Vec<u64> {
+    let (batch, features, dim, stride) = (3, 4, 7, 22);
+    let to_bf16 = |bits: Vec<u16>| -> Vec<bf16> { bits.into_iter().map(bf16::from_bits).collect() };
+    let dense32 = seeded(8, batch * dim, Rng::f32);
+    let dense16 = to_bf16(seeded(9, batch * dim, Rng::bf16));
+    let emb_len = batch * (features - 1) * dim;
+    let emb32 = seeded(10, emb_len, Rng::f32);
+    let emb16 = to_bf16(seeded(11, emb_len, Rng::bf16));
+    let (dense_bf16, emb_bf16) = (k[2] == 2, k[3] == 2);
+    // Separate blocks are consecutive batch × dim parts of the same data.
+    let part = batch * dim;
+    let separate: Vec<lowp::Vectors<'_>> = (0..features - 1)
+        .map(|f| {
+            let r = f * part..(f + 1) * part;
+            vectors(emb_bf16, &emb32[r.clone()], &emb16[r])
+        })
+        .collect();
+    let embeddings = if k[1] == 0 {
+        lowp::Embeddings::Block(vectors(emb_bf16, &emb32, &emb16))
+    } else {
+        lowp::Embeddings::Separate(&separate)
+    };
+    let options = lowp::InteractionOptions {
+        diagonal: k[0] == 1,
+        pad_to: 4,
+        out_stride: Some(stride),
+        ..lowp::InteractionOptions::new(batch, features, dim)
+    };
+    let dense = vectors(dense_bf16, &dense32, &dense16);
+    output_words(OUTPUT_TYPES[k[4] as usize], batch * stride, |mut out| {
+        reference::interaction(dense, embeddings, &options, &mut out).unwrap()
+    })
 }
 
 /// What `lowp_gemm_i64` leaves in the C program's 64-element C buffer, from the CBLAS
@@ -751,6 +819,16 @@ fn check_errors(lines: &[&str]) {
         ),
         ("quantize_out_size", S::TableSize, &["lowp_quantize:"]),
         (
+            "interaction_f16",
+            S::BadParameter,
+            &["lowp_interaction:", "dense", "not f16"],
+        ),
+        (
+            "interaction_null_embeddings",
+            S::NullPointer,
+            &["lowp_interaction:", "embeddings is NULL"],
+        ),
+        (
             "quantize_rows_reversed",
             S::BadParameter,
             &["lowp_quantize_rows:", "5..4"],
@@ -827,6 +905,7 @@ fn check_output(stdout: &str) {
         ("bag", 6 * 2 * 3 * 2 * 3 * 2 * 3),
         ("dequantize", 3 * 3),
         ("gemm_i64", 16),
+        ("interaction", 2 * 2 * 2 * 2 * 3),
         ("quantize", 3 * 2),
         ("quantize_rows", 3 + 2),
     ]

@@ -103,6 +103,18 @@ static void layouts(void) {
     OFFSET(lowp_bags, num_weights);
     OFFSET(lowp_bags, bounds_kind);
     OFFSET(lowp_bags, bounds_type);
+    LAYOUT(lowp_vectors);
+    OFFSET(lowp_vectors, data);
+    OFFSET(lowp_vectors, len);
+    OFFSET(lowp_vectors, type);
+    LAYOUT(lowp_interaction_options);
+    OFFSET(lowp_interaction_options, batch);
+    OFFSET(lowp_interaction_options, features);
+    OFFSET(lowp_interaction_options, dim);
+    OFFSET(lowp_interaction_options, pad_to);
+    OFFSET(lowp_interaction_options, out_stride);
+    OFFSET(lowp_interaction_options, diagonal);
+    OFFSET(lowp_interaction_options, isa);
     LAYOUT(lowp_status);
 
     ENUM(LOWP_OK);
@@ -146,6 +158,8 @@ static void layouts(void) {
     ENUM(LOWP_BOUNDS_LENGTHS);
     ENUM(LOWP_CLIPPING_MIN_MAX);
     ENUM(LOWP_CLIPPING_GREEDY);
+    ENUM(LOWP_EMBEDDINGS_BLOCK);
+    ENUM(LOWP_EMBEDDINGS_SEPARATE);
     ENUM(LOWP_ROW_MAJOR);
     ENUM(LOWP_COL_MAJOR);
     ENUM(LOWP_NO_TRANS);
@@ -334,6 +348,69 @@ static void gemms(void) {
     }
 }
 
+#define IB 3
+#define IF 4
+#define ID 7
+#define I_STRIDE 22
+
+static void interactions(void) {
+    float dense32[IB * ID], emb32[IB * (IF - 1) * ID];
+    uint16_t dense16[IB * ID], emb16[IB * (IF - 1) * ID];
+    rng_seed(8);
+    for (int i = 0; i < IB * ID; i++) dense32[i] = rng_f32();
+    rng_seed(9);
+    for (int i = 0; i < IB * ID; i++) dense16[i] = rng_bf16();
+    rng_seed(10);
+    for (int i = 0; i < IB * (IF - 1) * ID; i++) emb32[i] = rng_f32();
+    rng_seed(11);
+    for (int i = 0; i < IB * (IF - 1) * ID; i++) emb16[i] = rng_bf16();
+    for (int32_t diag = 0; diag <= 1; diag++)
+    for (int32_t layout = LOWP_EMBEDDINGS_BLOCK; layout <= LOWP_EMBEDDINGS_SEPARATE; layout++)
+    for (int32_t dt = LOWP_FLOAT_F32; dt <= LOWP_FLOAT_BF16; dt += 2)
+    for (int32_t et = LOWP_FLOAT_F32; et <= LOWP_FLOAT_BF16; et += 2)
+    for (int32_t o = LOWP_FLOAT_F32; o <= LOWP_FLOAT_BF16; o++) {
+        lowp_interaction_options options;
+        check(lowp_interaction_options_init(&options, IB, IF, ID), "options_init");
+        options.diagonal = diag;
+        options.pad_to = 4;
+        options.out_stride = I_STRIDE;
+        lowp_vectors dense = {dt == LOWP_FLOAT_F32 ? (const void *)dense32 : (const void *)dense16,
+                              IB * ID, dt};
+        const void *emb = et == LOWP_FLOAT_F32 ? (const void *)emb32 : (const void *)emb16;
+        size_t esize = et == LOWP_FLOAT_F32 ? 4 : 2;
+        lowp_vectors embeddings[IF - 1];
+        size_t count = layout == LOWP_EMBEDDINGS_BLOCK ? 1 : IF - 1;
+        for (size_t f = 0; f < count; f++) {
+            /* Separate blocks are consecutive batch x dim parts of the same data. */
+            embeddings[f].data = (const char *)emb + f * IB * ID * esize;
+            embeddings[f].len = layout == LOWP_EMBEDDINGS_BLOCK ? IB * (IF - 1) * ID : IB * ID;
+            embeddings[f].type = et;
+        }
+        uint32_t out32[IB * I_STRIDE];
+        uint16_t out16[IB * I_STRIDE];
+        memset(out32, 0xa5, sizeof out32);
+        memset(out16, 0xa5, sizeof out16);
+        void *out = o == LOWP_FLOAT_F32 ? (void *)out32 : (void *)out16;
+        check(lowp_interaction(&options, &dense, layout, embeddings, count, o, out,
+                               IB * I_STRIDE),
+              "lowp_interaction");
+        printf("interaction %d %d %d %d %d :", (int)diag, (int)layout, (int)dt, (int)et, (int)o);
+        if (o == LOWP_FLOAT_F32) print_hex32(out32, IB * I_STRIDE);
+        else print_hex16(out16, IB * I_STRIDE);
+    }
+    lowp_interaction_options options;
+    check(lowp_interaction_options_init(&options, IB, IF, ID), "options_init");
+    lowp_vectors dense = {dense32, IB * ID, LOWP_FLOAT_F16};
+    float out[IB * I_STRIDE];
+    expect_error("interaction_f16",
+                 lowp_interaction(&options, &dense, LOWP_EMBEDDINGS_BLOCK, NULL, 0,
+                                  LOWP_FLOAT_F32, out, IB * I_STRIDE));
+    dense.type = LOWP_FLOAT_F32;
+    expect_error("interaction_null_embeddings",
+                 lowp_interaction(&options, &dense, LOWP_EMBEDDINGS_SEPARATE, NULL, IF - 1,
+                                  LOWP_FLOAT_F32, out, IB * I_STRIDE));
+}
+
 static void *fail_in_thread(void *arg) {
     (void)arg;
     /* Another thread's failure must not touch the main thread's message. */
@@ -463,6 +540,7 @@ int main(void) {
     quantizers(bytes);
     embedding_bags(bytes);
     gemms();
+    interactions();
     bad_inputs(bytes);
     printf("done\n");
     return 0;
