@@ -87,14 +87,29 @@ impl Buf {
 
     /// The buffer as an `Output`; f32 results are kept as bits so NaNs compare equal.
     fn output(&mut self) -> Output<'_> {
+        let len = self.len();
+        self.output_to(len)
+    }
+
+    /// Its first `len` elements as an `Output`.
+    fn output_to(&mut self, len: usize) -> Output<'_> {
         match self {
             Buf::F32(v) => {
+                let v = &mut v[..len];
                 // SAFETY: u32 and f32 have the same size, alignment and valid bit patterns.
-                let f = unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast(), v.len()) };
+                let f = unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast(), len) };
                 Output::F32(f)
             }
-            Buf::F16(v) => Output::F16(v),
-            Buf::Bf16(v) => Output::Bf16(v),
+            Buf::F16(v) => Output::F16(&mut v[..len]),
+            Buf::Bf16(v) => Output::Bf16(&mut v[..len]),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Buf::F32(v) => v.len(),
+            Buf::F16(v) => v.len(),
+            Buf::Bf16(v) => v.len(),
         }
     }
 
@@ -475,6 +490,91 @@ fn an_index_out_of_range_names_bag_position_and_index() {
                 rows: 4
             })
         );
+    }
+}
+
+/// In every row format, output type, weighting and pooling, on every level and in the
+/// specialised and general paths: a bad index in bag 3 names bag, position and index; bags
+/// 0 to 2 hold exactly the reference's results for those bags alone; and nothing is
+/// written in the gaps between rows nor past `out` (sentinels around and after it).
+#[test]
+fn a_failing_bag_leaves_earlier_bags_complete_and_nothing_outside_out() {
+    let mut rng = Lcg(31);
+    let lengths = [3i64, 0, 2, 4, 1];
+    let mut variant = 0usize;
+    for format in [Format::F32, Format::F16, Format::Bf16] {
+        for dim in DIMS {
+            let bytes = table_bytes(format, dim, &mut rng);
+            let table = Table::new(format, ROWS, dim, &bytes).unwrap();
+            let mut indices: Vec<i64> = (0..10).map(|_| rng.below(ROWS) as i64).collect();
+            let bad = [ROWS as i64, -1, i64::MIN][variant % 3];
+            // Bag 3 covers indices 5..9; its third entry is bad.
+            indices[7] = bad;
+            let weights: Vec<f32> = (0..10).map(|_| rng.value()).collect();
+            for (kind, output) in [
+                (WeightsKind::None, OutputType::F32),
+                (WeightsKind::PerIndex, OutputType::F16),
+                (WeightsKind::Positional, OutputType::Bf16),
+            ] {
+                variant += 1;
+                let pooling = [Pooling::Sum, Pooling::Mean][variant % 2];
+                let with = |n_bags: usize, n_indices: usize| {
+                    let w = match kind {
+                        WeightsKind::None => Weights::None,
+                        WeightsKind::PerIndex => Weights::PerIndex(&weights[..n_indices]),
+                        WeightsKind::Positional => Weights::Positional(&weights[..4]),
+                    };
+                    Bags::from_lengths(&indices[..n_indices], &lengths[..n_bags])
+                        .and_then(|b| b.with_weights(w))
+                        .unwrap()
+                };
+                let stride = dim + 1 + variant % 3;
+                let len = 4 * stride + dim;
+                // The reference over bags 0..3 alone (5 indices).
+                let mut expected = Buf::new(output, len + 8);
+                reference::embedding_bag(
+                    &table,
+                    &with(3, 5),
+                    pooling,
+                    &mut expected.output(),
+                    stride,
+                )
+                .unwrap();
+                for &isa in Isa::available() {
+                    let plan = EmbeddingBag::new(EmbeddingBagSpec {
+                        weights: kind,
+                        pooling,
+                        output,
+                        isa: Some(isa),
+                        ..EmbeddingBagSpec::new(format, dim)
+                    })
+                    .unwrap();
+                    let mut got = Buf::new(output, len + 8);
+                    let what = format!("{isa} {format} dim {dim} {kind:?} {pooling:?} {output:?}");
+                    assert_eq!(
+                        plan.run(&table, &with(5, 10), got.output_to(len), stride),
+                        Err(Error::IndexOutOfRange {
+                            bag: 3,
+                            position: 2,
+                            index: bad,
+                            rows: ROWS
+                        }),
+                        "{what}"
+                    );
+                    assert!(
+                        got.bits(0..3 * stride) == expected.bits(0..3 * stride),
+                        "{what}: bags before the failing one"
+                    );
+                    let untouched = Buf::new(output, 1).bits(0..1)[0];
+                    for (at, bits) in got.bits(0..len + 8).into_iter().enumerate() {
+                        let in_a_row = at % stride < dim && at < len;
+                        if !in_a_row {
+                            assert_eq!(bits, untouched, "{what}: element {at} written");
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 
