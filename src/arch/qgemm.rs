@@ -30,6 +30,8 @@ pub(crate) trait Dot {
     const MR: usize;
     /// Panels per register tile (≤ 4).
     const NP: usize;
+    /// Panels per register tile when the block has a single row (≤ 8).
+    const NP1: usize;
     /// Four A codes in the form the step wants (broadcast, widened, or offset).
     type A: Copy;
     /// One 64-byte packed line in the form the step wants.
@@ -271,82 +273,208 @@ pub(crate) unsafe fn gemm<D: Dot, E: Epi>(
         out_stride,
     };
     let (p0, p1) = (c0 / PANEL, c1.div_ceil(PANEL));
-    let mut acc = [0i32; MR_MAX * NP_MAX * PANEL];
-    let mut i = r0;
-    while i < r1 {
-        let mr = D::MR.min(r1 - i);
+    let groups = k.div_ceil(QUAD);
+    let mut acc = [0i32; ACC_LEN];
+    if r1 - r0 <= D::MR {
+        // One row tile: B is read once whatever the order, so K is not blocked, and a
+        // single row takes wider tiles (more independent accumulators per line of A).
+        let np_max = if r1 - r0 == 1 { D::NP1 } else { D::NP };
         let mut p = p0;
         while p < p1 {
-            let np = D::NP.min(p1 - p);
-            // SAFETY: rows i..i + mr are rows of A and panels p..p + np panels of B
-            // (validated); `acc` holds MR_MAX × NP_MAX panels.
+            let np = np_max.min(p1 - p);
+            let steps = Steps::whole(groups);
+            // SAFETY: rows r0..r1 are rows of A and panels p..p + np panels of B
+            // (validated); `acc` holds ACC_LEN sums.
             unsafe {
-                tile_by_rows::<D>(mr, np, &ctx, i, p, &mut acc);
-                for r in 0..mr {
-                    for q in 0..np {
-                        epilogue::<E>(&ctx, i + r, p + q, acc[(r * NP_MAX + q) * PANEL..].as_ptr());
-                    }
-                }
+                tile_by_rows::<D>(
+                    r1 - r0,
+                    np,
+                    &ctx,
+                    r0,
+                    p,
+                    steps,
+                    0,
+                    &mut Vec::new(),
+                    &mut acc,
+                );
+                epilogue_tile::<E>(&ctx, r0, r1 - r0, p, np, &acc);
             }
             p += np;
         }
-        i += mr;
+        return Ok(());
+    }
+    // Several row tiles: for each column block of NP panels, its K block of `kc` groups
+    // (about 16 KiB of B) stays in L1 while every row tile of a row block of `mc` rows
+    // runs over it; the tiles' running sums wait in `state` between K blocks, and the
+    // epilogue runs on the last.
+    let kc = (L1_B_BYTES / (D::NP * PANEL * QUAD)).max(1);
+    let mc = (L1_A_BYTES / (kc * QUAD)).max(D::MR) / D::MR * D::MR;
+    let mut state: Vec<D::Acc> = Vec::with_capacity(mc * D::NP);
+    let mut p = p0;
+    while p < p1 {
+        let np = D::NP.min(p1 - p);
+        let mut i0 = r0;
+        while i0 < r1 {
+            let i1 = (i0 + mc).min(r1);
+            let mut g = 0;
+            loop {
+                let steps = Steps {
+                    start: g,
+                    end: (g + kc).min(groups),
+                    first: g == 0,
+                    last: g + kc >= groups,
+                };
+                let mut i = i0;
+                while i < i1 {
+                    let mr = D::MR.min(i1 - i);
+                    // Every earlier tile of the row block has MR rows of np panels.
+                    let slot = (i - i0) * np;
+                    if steps.first {
+                        state.truncate(slot);
+                    }
+                    // SAFETY: as above; `state` holds the sums of every earlier tile of
+                    // this row block, and this tile's from the previous K block at `slot`.
+                    unsafe {
+                        tile_by_rows::<D>(mr, np, &ctx, i, p, steps, slot, &mut state, &mut acc);
+                        if steps.last {
+                            epilogue_tile::<E>(&ctx, i, mr, p, np, &acc);
+                        }
+                    }
+                    i += mr;
+                }
+                if steps.last {
+                    break;
+                }
+                g += kc;
+            }
+            i0 = i1;
+        }
+        p += np;
     }
     Ok(())
 }
 
+/// Bytes of B a K block keeps in L1.
+const L1_B_BYTES: usize = 16 << 10;
+/// Bytes of A a row block reads per K block.
+const L1_A_BYTES: usize = 16 << 10;
+/// Sums a tile hands to the epilogue: `(r · NP_MAX + q) · 16` for row r, panel q.
+const ACC_LEN: usize = MR_MAX * NP_MAX * PANEL;
+
+/// The K groups one call of a tile covers, and whether they start or end K.
+#[derive(Clone, Copy)]
+struct Steps {
+    start: usize,
+    end: usize,
+    first: bool,
+    last: bool,
+}
+
+impl Steps {
+    fn whole(groups: usize) -> Steps {
+        Steps {
+            start: 0,
+            end: groups,
+            first: true,
+            last: true,
+        }
+    }
+}
+
+/// The epilogue of rows `i..i + mr` and panels `p..p + np` from the tile's sums.
+#[inline(always)]
+unsafe fn epilogue_tile<E: Epi>(
+    ctx: &Ctx,
+    i: usize,
+    mr: usize,
+    p: usize,
+    np: usize,
+    acc: &[i32; ACC_LEN],
+) {
+    for r in 0..mr {
+        for q in 0..np {
+            // SAFETY: forwarded from the caller; the index is below ACC_LEN because
+            // r < MR_MAX and q < NP_MAX, or r = 0 and q < 2 · NP_MAX.
+            unsafe { epilogue::<E>(ctx, i + r, p + q, acc[(r * NP_MAX + q) * PANEL..].as_ptr()) };
+        }
+    }
+}
+
 /// Calls `tile::<D, mr, np>`.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 unsafe fn tile_by_rows<D: Dot>(
     mr: usize,
     np: usize,
     ctx: &Ctx,
     i: usize,
     p: usize,
-    acc: &mut [i32; MR_MAX * NP_MAX * PANEL],
+    steps: Steps,
+    slot: usize,
+    state: &mut Vec<D::Acc>,
+    acc: &mut [i32; ACC_LEN],
 ) {
     // SAFETY: forwarded from the caller.
     unsafe {
         match mr {
-            1 => tile_by_panels::<D, 1>(np, ctx, i, p, acc),
-            2 => tile_by_panels::<D, 2>(np, ctx, i, p, acc),
-            3 => tile_by_panels::<D, 3>(np, ctx, i, p, acc),
-            4 => tile_by_panels::<D, 4>(np, ctx, i, p, acc),
-            5 => tile_by_panels::<D, 5>(np, ctx, i, p, acc),
-            _ => tile_by_panels::<D, 6>(np, ctx, i, p, acc),
+            1 => match np {
+                1 => tile::<D, 1, 1>(ctx, i, p, steps, slot, state, acc),
+                2 => tile::<D, 1, 2>(ctx, i, p, steps, slot, state, acc),
+                3 => tile::<D, 1, 3>(ctx, i, p, steps, slot, state, acc),
+                4 => tile::<D, 1, 4>(ctx, i, p, steps, slot, state, acc),
+                5 => tile::<D, 1, 5>(ctx, i, p, steps, slot, state, acc),
+                6 => tile::<D, 1, 6>(ctx, i, p, steps, slot, state, acc),
+                7 => tile::<D, 1, 7>(ctx, i, p, steps, slot, state, acc),
+                _ => tile::<D, 1, 8>(ctx, i, p, steps, slot, state, acc),
+            },
+            2 => tile_by_panels::<D, 2>(np, ctx, i, p, steps, slot, state, acc),
+            3 => tile_by_panels::<D, 3>(np, ctx, i, p, steps, slot, state, acc),
+            4 => tile_by_panels::<D, 4>(np, ctx, i, p, steps, slot, state, acc),
+            5 => tile_by_panels::<D, 5>(np, ctx, i, p, steps, slot, state, acc),
+            _ => tile_by_panels::<D, 6>(np, ctx, i, p, steps, slot, state, acc),
         }
     }
 }
 
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 unsafe fn tile_by_panels<D: Dot, const MR: usize>(
     np: usize,
     ctx: &Ctx,
     i: usize,
     p: usize,
-    acc: &mut [i32; MR_MAX * NP_MAX * PANEL],
+    steps: Steps,
+    slot: usize,
+    state: &mut Vec<D::Acc>,
+    acc: &mut [i32; ACC_LEN],
 ) {
     // SAFETY: forwarded from the caller.
     unsafe {
         match np {
-            1 => tile::<D, MR, 1>(ctx, i, p, acc),
-            2 => tile::<D, MR, 2>(ctx, i, p, acc),
-            3 => tile::<D, MR, 3>(ctx, i, p, acc),
-            _ => tile::<D, MR, 4>(ctx, i, p, acc),
+            1 => tile::<D, MR, 1>(ctx, i, p, steps, slot, state, acc),
+            2 => tile::<D, MR, 2>(ctx, i, p, steps, slot, state, acc),
+            3 => tile::<D, MR, 3>(ctx, i, p, steps, slot, state, acc),
+            _ => tile::<D, MR, 4>(ctx, i, p, steps, slot, state, acc),
         }
     }
 }
 
-/// Sums rows `i..i + MR` of A against panels `p..p + NP` of B over all of K, and stores
-/// the sums of row r, panel q at `acc[(r · NP_MAX + q) · 16..]`.
+/// Sums rows `i..i + MR` of A against panels `p..p + NP` of B over the K groups of
+/// `steps`: starting from the column-sum start (`first`) or from the `MR · NP` sums at
+/// `state[slot..]`, and ending there (appended when `state` ends at `slot`) or, when
+/// `last`, in `acc`, row r, panel q at `(r · NP_MAX + q) · 16`.
 #[inline(always)]
 unsafe fn tile<D: Dot, const MR: usize, const NP: usize>(
     ctx: &Ctx,
     i: usize,
     p: usize,
-    acc: &mut [i32; MR_MAX * NP_MAX * PANEL],
+    steps: Steps,
+    slot: usize,
+    state: &mut Vec<D::Acc>,
+    acc: &mut [i32; ACC_LEN],
 ) {
-    if MR > D::MR || NP > D::NP {
+    let budget = if MR == 1 { D::NP1 } else { D::NP };
+    if MR > D::MR || NP > budget {
         // Tiles beyond the instruction set's register budget are never requested.
         return;
     }
@@ -361,9 +489,12 @@ unsafe fn tile<D: Dot, const MR: usize, const NP: usize>(
         });
         let lines: [*const i8; NP] =
             std::array::from_fn(|q| ctx.b.lines.add((p + q) * groups * PANEL * QUAD));
-        let mut sums: [[D::Acc; NP]; MR] =
-            [std::array::from_fn(|q| D::init(ctx.b.col_sums.add((p + q) * PANEL))); MR];
-        for g in 0..full {
+        let mut sums: [[D::Acc; NP]; MR] = if steps.first {
+            [std::array::from_fn(|q| D::init(ctx.b.col_sums.add((p + q) * PANEL))); MR]
+        } else {
+            std::array::from_fn(|r| std::array::from_fn(|q| state[slot + r * NP + q]))
+        };
+        for g in steps.start..steps.end.min(full) {
             let b: [D::B; NP] = std::array::from_fn(|q| D::b(lines[q].add(g * PANEL * QUAD)));
             for r in 0..MR {
                 let a = D::a(rows[r].add(g * QUAD).cast::<u32>().read_unaligned().to_le());
@@ -373,7 +504,7 @@ unsafe fn tile<D: Dot, const MR: usize, const NP: usize>(
             }
         }
         let tail = ctx.k - full * QUAD;
-        if tail > 0 {
+        if tail > 0 && steps.end > full {
             // The last group's missing k are zero weights; A contributes zero codes there
             // and is not read past its row.
             let b: [D::B; NP] = std::array::from_fn(|q| D::b(lines[q].add(full * PANEL * QUAD)));
@@ -386,9 +517,19 @@ unsafe fn tile<D: Dot, const MR: usize, const NP: usize>(
                 }
             }
         }
-        for r in 0..MR {
-            for q in 0..NP {
-                D::store(sums[r][q], acc.as_mut_ptr().add((r * NP_MAX + q) * PANEL));
+        if steps.last {
+            for r in 0..MR {
+                for q in 0..NP {
+                    D::store(sums[r][q], acc.as_mut_ptr().add((r * NP_MAX + q) * PANEL));
+                }
+            }
+        } else if state.len() == slot {
+            for row in sums {
+                state.extend_from_slice(&row);
+            }
+        } else {
+            for (r, row) in sums.iter().enumerate() {
+                state[slot + r * NP..][..NP].copy_from_slice(row);
             }
         }
     }
@@ -551,6 +692,7 @@ pub(crate) struct Portable;
 impl Dot for Portable {
     const MR: usize = 2;
     const NP: usize = 1;
+    const NP1: usize = 1;
     type A = [i32; QUAD];
     type B = *const i8;
     type Acc = [i32; PANEL];

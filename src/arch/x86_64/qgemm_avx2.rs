@@ -20,6 +20,7 @@ pub(crate) struct Avx2;
 impl Dot for Avx2 {
     const MR: usize = 2;
     const NP: usize = 1;
+    const NP1: usize = 1;
     /// A[k..k + 4] as i16, repeated over the 16 lanes.
     type A = __m256i;
     /// Columns 0–3, 4–7, 8–11 and 12–15 of a line, as i16.

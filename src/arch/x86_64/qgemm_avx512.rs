@@ -23,6 +23,7 @@ pub(crate) struct Avx512Epi;
 impl Dot for Avx512Bw {
     const MR: usize = 4;
     const NP: usize = 2;
+    const NP1: usize = 4;
     /// A[k..k + 4] as i16, repeated over the 32 lanes.
     type A = __m512i;
     /// Columns 0–7 and 8–15 of a line, as i16.

@@ -20,6 +20,7 @@ pub(crate) struct Vnni;
 impl Dot for Vnni {
     const MR: usize = 6;
     const NP: usize = 4;
+    const NP1: usize = 8;
     type A = __m512i;
     type B = __m512i;
     type Acc = __m512i;
