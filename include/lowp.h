@@ -332,6 +332,92 @@ lowp_status lowp_gemm_i64(int32_t layout, int32_t trans_a, int32_t trans_b, size
                           size_t ldb, int32_t accumulate, int64_t *c, size_t ldc,
                           int32_t isa);
 
+/* ---------------------------------------------------------------- u8 x i8 GEMM */
+
+/** How the i8 weights given to lowp_packed_b_create are laid out. */
+typedef enum lowp_weight_layout {
+    LOWP_WEIGHTS_K_BY_N = 0, /**< k x n row-major: b[kk * n + j] */
+    LOWP_WEIGHTS_N_BY_K = 1  /**< n x k row-major: b[j * k + kk] (PyTorch's out x in) */
+} lowp_weight_layout;
+
+/** i8 weights packed once for lowp_gemm_u8i8_packed. Opaque, immutable once created. */
+typedef struct lowp_packed_b lowp_packed_b;
+
+/**
+ * Packs the k x n weights b (b_len >= k x n values, laid out as `layout`) with weight zero
+ * points b_zero_points (num_b_zero_points = 1: one for the whole tensor; n: one per output
+ * column) for the kernel of level `isa` (or LOWP_ISA_AUTO), and stores the packing in
+ * *packed. The packing owns a copy: b and b_zero_points may be freed afterwards. The caller
+ * owns *packed and frees it with lowp_packed_b_destroy. On failure *packed is NULL.
+ * b, b_zero_points: may be NULL only with a zero length. packed: must not be NULL.
+ */
+lowp_status lowp_packed_b_create(const int8_t *b, size_t b_len, size_t k, size_t n,
+                                 int32_t layout, const int32_t *b_zero_points,
+                                 size_t num_b_zero_points, int32_t isa,
+                                 lowp_packed_b **packed);
+
+/**
+ * Stores the packing's depth k, columns n and the level of the kernel it was packed for
+ * (which every call runs). packed: must not be NULL. k, n, isa: each may be NULL.
+ */
+lowp_status lowp_packed_b_info(const lowp_packed_b *packed, size_t *k, size_t *n,
+                               int32_t *isa);
+
+/**
+ * Frees a packing. packed: NULL (a no-op) or a live packing, no longer used by any thread.
+ */
+lowp_status lowp_packed_b_destroy(lowp_packed_b *packed);
+
+/** What the u8 x i8 GEMM writes for each exact result raw = sum_k (A - za)(B - zb). */
+typedef enum lowp_stage_kind {
+    LOWP_STAGE_RAW_I32 = 0,       /**< raw, as int32_t */
+    LOWP_STAGE_REQUANTIZE_U8 = 1, /**< requantized to uint8_t */
+    LOWP_STAGE_REQUANTIZE_I8 = 2, /**< requantized to int8_t */
+    LOWP_STAGE_DEQUANTIZE = 3     /**< f32(raw) * (a_scale * scales[g]) + bias[j], to float */
+} lowp_stage_kind;
+
+/** The bias of an output stage. */
+typedef enum lowp_bias_kind {
+    LOWP_BIAS_NONE = 0,
+    LOWP_BIAS_I32 = 1, /**< requantize: bias_i32[j] added to raw (wrapping) before scaling */
+    LOWP_BIAS_F32 = 2  /**< requantize: bias_f32[j] / act_times_w_scale[g] added after the
+                            conversion to float (FBGEMM's float bias); dequantize: bias_f32[j] */
+} lowp_bias_kind;
+
+/**
+ * An output stage. Requantize: (raw + bias) * scales[g], rounded half to even, plus
+ * zero_point (within the output type), clamped to the type (and from below to zero_point
+ * with relu). Dequantize: see LOWP_STAGE_DEQUANTIZE, then max(0, .) with relu. Arrays of
+ * "1 or n" values are per tensor (1) or per output column (n); bias arrays hold n values.
+ * Pointers a stage does not use are not read and may be NULL.
+ */
+typedef struct lowp_output_stage {
+    const float *scales;            /**< requantize: multipliers; dequantize: weight scales */
+    size_t num_scales;              /**< 1 or n */
+    const int32_t *bias_i32;        /**< n values for LOWP_BIAS_I32 */
+    const float *bias_f32;          /**< n values for LOWP_BIAS_F32 */
+    const float *act_times_w_scale; /**< requantize with LOWP_BIAS_F32 */
+    size_t num_act_times_w_scale;   /**< 1 or n */
+    int32_t kind;                   /**< lowp_stage_kind */
+    int32_t bias_kind;              /**< lowp_bias_kind */
+    int32_t zero_point;             /**< requantize: the output zero point */
+    int32_t relu;                   /**< nonzero: fused ReLU */
+    float a_scale;                  /**< dequantize: the activation scale */
+} lowp_output_stage;
+
+/**
+ * out[i * out_stride + j] = stage((A - a_zero_point)(B - zb)) for the m x k u8 activations
+ * A (rows a_stride >= k apart, a_len >= (m - 1) a_stride + k codes) and the packed weights.
+ * Runs the kernel the packing was made for; bit-identical to lowp's reference (and FBGEMM).
+ * out: out_len elements of the stage's output type (int32_t, uint8_t, int8_t or float,
+ * aligned to it), out_stride >= n, reaching row m - 1. packed, stage: must not be NULL.
+ * Thread-safe: one packing may serve many threads at once.
+ */
+lowp_status lowp_gemm_u8i8_packed(size_t m, const uint8_t *a, size_t a_len, size_t a_stride,
+                                  uint8_t a_zero_point, const lowp_packed_b *packed,
+                                  const lowp_output_stage *stage, void *out, size_t out_len,
+                                  size_t out_stride);
+
 /* ---------------------------------------------------------------- feature interaction */
 
 /** A borrowed array of vectors' elements. */

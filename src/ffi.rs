@@ -26,6 +26,7 @@ mod interaction;
 mod quantize;
 
 pub use embedding::{LowpBags, LowpEmbeddingBag, LowpEmbeddingBagSpec};
+pub use gemm::{LowpOutputStage, LowpPackedB};
 pub use interaction::{LowpInteractionOptions, LowpVectors};
 
 /// `lowp_status`: the result of every C call.

@@ -16,7 +16,10 @@ use std::time::SystemTime;
 
 use half::{bf16, f16};
 use lowp::embedding::plan::{EmbeddingBag, EmbeddingBagSpec, IndexType, OutputType, WeightsKind};
-use lowp::ffi::{LowpBags, LowpEmbeddingBagSpec, LowpInteractionOptions, LowpStatus, LowpVectors};
+use lowp::ffi::{
+    LowpBags, LowpEmbeddingBagSpec, LowpInteractionOptions, LowpOutputStage, LowpStatus,
+    LowpVectors,
+};
 use lowp::{Bags, Format, IndexSlice, Isa, Output, Pooling, QuantInput, Table, Weights, reference};
 
 const ROWS: usize = 10;
@@ -408,6 +411,25 @@ fn check_layouts(lines: &[&str]) {
         diagonal,
         isa
     );
+    put(
+        "layout lowp_output_stage size",
+        size_of::<LowpOutputStage>(),
+    );
+    offsets!(
+        "lowp_output_stage",
+        LowpOutputStage,
+        scales,
+        num_scales,
+        bias_i32,
+        bias_f32,
+        act_times_w_scale,
+        num_act_times_w_scale,
+        kind,
+        bias_kind,
+        zero_point,
+        relu,
+        a_scale
+    );
     let mut seen = BTreeSet::new();
     for line in lines
         .iter()
@@ -495,6 +517,17 @@ fn check_enums(lines: &[&str]) {
             &["LOWP_EMBEDDINGS_BLOCK", "LOWP_EMBEDDINGS_SEPARATE"][..],
             0,
         ),
+        (&["LOWP_WEIGHTS_K_BY_N", "LOWP_WEIGHTS_N_BY_K"][..], 0),
+        (
+            &[
+                "LOWP_STAGE_RAW_I32",
+                "LOWP_STAGE_REQUANTIZE_U8",
+                "LOWP_STAGE_REQUANTIZE_I8",
+                "LOWP_STAGE_DEQUANTIZE",
+            ][..],
+            0,
+        ),
+        (&["LOWP_BIAS_NONE", "LOWP_BIAS_I32", "LOWP_BIAS_F32"][..], 0),
         (&["LOWP_ROW_MAJOR", "LOWP_COL_MAJOR"][..], 101),
         (&["LOWP_NO_TRANS", "LOWP_TRANS"][..], 111),
     ] {
@@ -669,6 +702,19 @@ fn check_results(lines: &[&str]) -> BTreeMap<String, usize> {
             }
             "gemm_i64" => gemm_i64_expected(&k),
             "interaction" => interaction_expected(&k),
+            "gemm_u8i8" => {
+                let packed = lowp::PackedB::new(
+                    &[0i8],
+                    1,
+                    1,
+                    lowp::WeightLayout::KByN,
+                    lowp::PerColumn::Tensor(0),
+                    None,
+                )
+                .unwrap();
+                assert_eq!(k[3], isa_code(packed.isa()), "{line}: the packing's level");
+                gemm_u8i8_expected(&k)
+            }
             other => panic!("unknown results line kind {other}"),
         };
         assert_eq!(got, want, "{}", line.split(" : ").next().unwrap());
@@ -718,6 +764,114 @@ fn interaction_expected(k: &[i64]) -> Vec<u64> {
     output_words(OUTPUT_TYPES[k[4] as usize], batch * stride, |mut out| {
         reference::interaction(dense, embeddings, &options, &mut out).unwrap()
     })
+}
+
+/// Exact small positive scales, as the C program's `rng_scale`.
+fn scale(rng: &mut Rng, shift: u32) -> f32 {
+    (rng.u32() % 1000 + 1) as f32 / (1u32 << shift) as f32
+}
+
+/// All of `v` per column, or `v[0]` for the whole tensor.
+fn scales(per_col: bool, v: &[f32]) -> lowp::PerColumn<'_, f32> {
+    if per_col {
+        lowp::PerColumn::Column(v)
+    } else {
+        lowp::PerColumn::Tensor(v[0])
+    }
+}
+
+/// What `lowp_gemm_u8i8_packed` writes in the C program's buffer, from the reference.
+fn gemm_u8i8_expected(key: &[i64]) -> Vec<u64> {
+    use lowp::{GemmOutput, OutputStage, PerColumn, QuantType, RequantBias};
+    let (m, n, k) = (5, 19, 23);
+    let (a_stride, out_stride) = (k + 3, n + 2);
+    let a = seeded(12, m * a_stride, |r| (r.u32() >> 24) as u8);
+    let b = seeded(13, k * n, |r| (r.u32() >> 24) as u8 as i8);
+    let mut rng = Rng(14);
+    let (mut zps, mut bias_i32, mut mult, mut bias_f32, mut act, mut b_scale) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
+    for _ in 0..n {
+        zps.push((rng.u32() % 11) as i32 - 5);
+        bias_i32.push((rng.u32() % 20001) as i32 - 10000);
+        mult.push(scale(&mut rng, 18));
+        bias_f32.push(rng.f32() * 64.0);
+        act.push(scale(&mut rng, 16));
+        b_scale.push(scale(&mut rng, 16));
+    }
+    let per_col = key[1] == 1;
+    let cols = |v| scales(per_col, v);
+    let problem = lowp::U8I8Problem {
+        m,
+        n,
+        k,
+        a: &a,
+        a_stride,
+        a_zero_point: 3,
+        b: &b,
+        b_zero_point: if per_col {
+            PerColumn::Column(&zps)
+        } else {
+            PerColumn::Tensor(-2)
+        },
+    };
+    let requantize = |out, bias, zero_point, relu| OutputStage::Requantize {
+        out,
+        bias,
+        multiplier: cols(&mult),
+        zero_point,
+        relu,
+    };
+    let stage = match key[2] {
+        0 => OutputStage::RawI32,
+        1 => requantize(QuantType::U8, RequantBias::None, 7, true),
+        2 => requantize(QuantType::I8, RequantBias::I32(&bias_i32), -3, false),
+        3 => requantize(
+            QuantType::U8,
+            RequantBias::F32 {
+                bias: &bias_f32,
+                act_times_w_scale: cols(&act),
+            },
+            128,
+            false,
+        ),
+        _ => OutputStage::Dequantize {
+            a_scale: 1.0 / 128.0,
+            b_scale: cols(&b_scale),
+            bias: Some(&bias_f32),
+            relu: true,
+        },
+    };
+    let len = m * out_stride;
+    let mut wide = vec![0xa5a5_a5a5u32; len];
+    let mut narrow = vec![0xa5u8; len];
+    let mut out = match key[2] {
+        0 => GemmOutput::I32(bytemuck_i32(&mut wide)),
+        4 => GemmOutput::F32(bytemuck_f32(&mut wide)),
+        2 => GemmOutput::I8(bytemuck_i8(&mut narrow)),
+        _ => GemmOutput::U8(&mut narrow),
+    };
+    reference::gemm_u8i8(&problem, &stage, &mut out, out_stride).unwrap();
+    drop(out);
+    if key[2] == 0 || key[2] == 4 {
+        wide.into_iter().map(u64::from).collect()
+    } else {
+        narrow.into_iter().map(u64::from).collect()
+    }
+}
+
+fn bytemuck_i32(words: &mut [u32]) -> &mut [i32] {
+    // SAFETY: u32 and i32 have the same size, alignment and valid bit patterns.
+    unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast(), words.len()) }
+}
+
+fn bytemuck_f32(words: &mut [u32]) -> &mut [f32] {
+    // SAFETY: u32 and f32 have the same size and alignment; every bit pattern is an f32.
+    unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast(), words.len()) }
+}
+
+fn bytemuck_i8(bytes: &mut [u8]) -> &mut [i8] {
+    // SAFETY: u8 and i8 have the same size, alignment and valid bit patterns.
+    unsafe { std::slice::from_raw_parts_mut(bytes.as_mut_ptr().cast(), bytes.len()) }
 }
 
 /// What `lowp_gemm_i64` leaves in the C program's 64-element C buffer, from the CBLAS
@@ -819,6 +973,25 @@ fn check_errors(lines: &[&str]) {
         ),
         ("quantize_out_size", S::TableSize, &["lowp_quantize:"]),
         (
+            "u8i8_scales",
+            S::BadParameter,
+            &[
+                "lowp_gemm_u8i8_packed:",
+                "multiplier",
+                "2 per-column values given for 19",
+            ],
+        ),
+        (
+            "u8i8_short_a",
+            S::InputTooSmall,
+            &["lowp_gemm_u8i8_packed:", "127 elements needed, 40 given"],
+        ),
+        (
+            "packed_b_short",
+            S::InputTooSmall,
+            &["lowp_packed_b_create:", "B"],
+        ),
+        (
             "interaction_f16",
             S::BadParameter,
             &["lowp_interaction:", "dense", "not f16"],
@@ -883,6 +1056,10 @@ fn check_errors(lines: &[&str]) {
         lines.contains(&"bad_enum plan_is_null 1"),
         "*plan is NULL after a failure"
     );
+    assert!(
+        lines.contains(&"packed_b_short null 1"),
+        "*packed is NULL after a failure"
+    );
 }
 
 fn check_output(stdout: &str) {
@@ -906,6 +1083,7 @@ fn check_output(stdout: &str) {
         ("dequantize", 3 * 3),
         ("gemm_i64", 16),
         ("interaction", 2 * 2 * 2 * 2 * 3),
+        ("gemm_u8i8", 2 * 2 * 5),
         ("quantize", 3 * 2),
         ("quantize_rows", 3 + 2),
     ]

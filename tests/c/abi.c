@@ -115,6 +115,18 @@ static void layouts(void) {
     OFFSET(lowp_interaction_options, out_stride);
     OFFSET(lowp_interaction_options, diagonal);
     OFFSET(lowp_interaction_options, isa);
+    LAYOUT(lowp_output_stage);
+    OFFSET(lowp_output_stage, scales);
+    OFFSET(lowp_output_stage, num_scales);
+    OFFSET(lowp_output_stage, bias_i32);
+    OFFSET(lowp_output_stage, bias_f32);
+    OFFSET(lowp_output_stage, act_times_w_scale);
+    OFFSET(lowp_output_stage, num_act_times_w_scale);
+    OFFSET(lowp_output_stage, kind);
+    OFFSET(lowp_output_stage, bias_kind);
+    OFFSET(lowp_output_stage, zero_point);
+    OFFSET(lowp_output_stage, relu);
+    OFFSET(lowp_output_stage, a_scale);
     LAYOUT(lowp_status);
 
     ENUM(LOWP_OK);
@@ -160,6 +172,15 @@ static void layouts(void) {
     ENUM(LOWP_CLIPPING_GREEDY);
     ENUM(LOWP_EMBEDDINGS_BLOCK);
     ENUM(LOWP_EMBEDDINGS_SEPARATE);
+    ENUM(LOWP_WEIGHTS_K_BY_N);
+    ENUM(LOWP_WEIGHTS_N_BY_K);
+    ENUM(LOWP_STAGE_RAW_I32);
+    ENUM(LOWP_STAGE_REQUANTIZE_U8);
+    ENUM(LOWP_STAGE_REQUANTIZE_I8);
+    ENUM(LOWP_STAGE_DEQUANTIZE);
+    ENUM(LOWP_BIAS_NONE);
+    ENUM(LOWP_BIAS_I32);
+    ENUM(LOWP_BIAS_F32);
     ENUM(LOWP_ROW_MAJOR);
     ENUM(LOWP_COL_MAJOR);
     ENUM(LOWP_NO_TRANS);
@@ -346,6 +367,120 @@ static void gemms(void) {
         for (int i = 0; i < 64; i++) printf(" %016llx", (unsigned long long)(uint64_t)c[i]);
         printf("\n");
     }
+}
+
+#define QM 5
+#define QN 19
+#define QK 23
+#define Q_A_STRIDE (QK + 3)
+#define Q_OUT_STRIDE (QN + 2)
+
+/* Exact small positive scales: (1 .. 1000) / 2^shift. */
+static float rng_scale(int shift) { return (float)(rng_u32() % 1000u + 1u) / (float)(1 << shift); }
+
+/* The u8 x i8 GEMM over packed weights: both weight layouts, per-tensor and per-column
+ * weight zero points, and five output stages. */
+static void gemms_u8i8(void) {
+    uint8_t a[QM * Q_A_STRIDE];
+    int8_t b[QK * QN];
+    int32_t zps[QN], bias_i32[QN];
+    float mult[QN], bias_f32[QN], act[QN], b_scale[QN];
+    rng_seed(12);
+    for (int i = 0; i < QM * Q_A_STRIDE; i++) a[i] = (uint8_t)(rng_u32() >> 24);
+    rng_seed(13);
+    for (int i = 0; i < QK * QN; i++) b[i] = (int8_t)(uint8_t)(rng_u32() >> 24);
+    rng_seed(14);
+    for (int j = 0; j < QN; j++) {
+        zps[j] = (int32_t)(rng_u32() % 11u) - 5;
+        bias_i32[j] = (int32_t)(rng_u32() % 20001u) - 10000;
+        mult[j] = rng_scale(18);
+        bias_f32[j] = rng_f32() * 64.0f;
+        act[j] = rng_scale(16);
+        b_scale[j] = rng_scale(16);
+    }
+    for (int32_t layout = LOWP_WEIGHTS_K_BY_N; layout <= LOWP_WEIGHTS_N_BY_K; layout++)
+    for (int per_col = 0; per_col <= 1; per_col++) {
+        /* The same weights in the other layout: b is k x n; its transpose is n x k. */
+        int8_t weights[QK * QN];
+        for (int kk = 0; kk < QK; kk++)
+            for (int j = 0; j < QN; j++) {
+                if (layout == LOWP_WEIGHTS_K_BY_N) weights[kk * QN + j] = b[kk * QN + j];
+                else weights[j * QK + kk] = b[kk * QN + j];
+            }
+        int32_t tensor_zp = -2;
+        lowp_packed_b *packed = NULL;
+        check(lowp_packed_b_create(weights, QK * QN, QK, QN, layout,
+                                   per_col ? zps : &tensor_zp, per_col ? QN : 1, LOWP_ISA_AUTO,
+                                   &packed),
+              "lowp_packed_b_create");
+        size_t k = 0, n = 0;
+        int32_t isa = -2;
+        check(lowp_packed_b_info(packed, &k, &n, &isa), "lowp_packed_b_info");
+        if (k != QK || n != QN) {
+            printf("FAIL lowp_packed_b_info: k %zu n %zu\n", k, n);
+            exit(1);
+        }
+        for (int stage_no = 0; stage_no < 5; stage_no++) {
+            lowp_output_stage stage;
+            memset(&stage, 0, sizeof stage);
+            size_t cols = per_col ? QN : 1;
+            switch (stage_no) {
+            case 0: stage.kind = LOWP_STAGE_RAW_I32; break;
+            case 1: /* u8, no bias, fused ReLU */
+                stage.kind = LOWP_STAGE_REQUANTIZE_U8; stage.bias_kind = LOWP_BIAS_NONE;
+                stage.scales = mult; stage.num_scales = cols; stage.zero_point = 7; stage.relu = 1;
+                break;
+            case 2: /* i8, i32 bias */
+                stage.kind = LOWP_STAGE_REQUANTIZE_I8; stage.bias_kind = LOWP_BIAS_I32;
+                stage.bias_i32 = bias_i32; stage.scales = mult; stage.num_scales = cols;
+                stage.zero_point = -3;
+                break;
+            case 3: /* u8, FBGEMM's float bias */
+                stage.kind = LOWP_STAGE_REQUANTIZE_U8; stage.bias_kind = LOWP_BIAS_F32;
+                stage.bias_f32 = bias_f32; stage.act_times_w_scale = act;
+                stage.num_act_times_w_scale = cols; stage.scales = mult; stage.num_scales = cols;
+                stage.zero_point = 128;
+                break;
+            default: /* float with bias and ReLU */
+                stage.kind = LOWP_STAGE_DEQUANTIZE; stage.bias_kind = LOWP_BIAS_F32;
+                stage.bias_f32 = bias_f32; stage.a_scale = 1.0f / 128.0f; stage.scales = b_scale;
+                stage.num_scales = cols; stage.relu = 1;
+                break;
+            }
+            uint32_t out32[QM * Q_OUT_STRIDE];
+            uint8_t out8[QM * Q_OUT_STRIDE];
+            memset(out32, 0xa5, sizeof out32);
+            memset(out8, 0xa5, sizeof out8);
+            int wide = stage.kind == LOWP_STAGE_RAW_I32 || stage.kind == LOWP_STAGE_DEQUANTIZE;
+            check(lowp_gemm_u8i8_packed(QM, a, sizeof a, Q_A_STRIDE, 3, packed, &stage,
+                                        wide ? (void *)out32 : (void *)out8, QM * Q_OUT_STRIDE,
+                                        Q_OUT_STRIDE),
+                  "lowp_gemm_u8i8_packed");
+            printf("gemm_u8i8 %d %d %d isa %d :", (int)layout, per_col, stage_no, (int)isa);
+            if (wide) print_hex32(out32, QM * Q_OUT_STRIDE);
+            else print_hex8(out8, QM * Q_OUT_STRIDE);
+        }
+        if (layout == LOWP_WEIGHTS_N_BY_K && per_col) {
+            lowp_output_stage bad;
+            memset(&bad, 0, sizeof bad);
+            bad.kind = LOWP_STAGE_REQUANTIZE_U8;
+            bad.scales = mult;
+            bad.num_scales = 2;
+            uint8_t out8[QM * Q_OUT_STRIDE];
+            expect_error("u8i8_scales", lowp_gemm_u8i8_packed(QM, a, sizeof a, Q_A_STRIDE, 3,
+                                                              packed, &bad, out8,
+                                                              QM * Q_OUT_STRIDE, Q_OUT_STRIDE));
+            bad.num_scales = QN;
+            expect_error("u8i8_short_a", lowp_gemm_u8i8_packed(QM, a, 40, Q_A_STRIDE, 3, packed,
+                                                               &bad, out8, QM * Q_OUT_STRIDE,
+                                                               Q_OUT_STRIDE));
+        }
+        check(lowp_packed_b_destroy(packed), "lowp_packed_b_destroy");
+    }
+    lowp_packed_b *packed = (lowp_packed_b *)&zps;
+    expect_error("packed_b_short", lowp_packed_b_create(b, 10, QK, QN, LOWP_WEIGHTS_K_BY_N,
+                                                        zps, 1, LOWP_ISA_AUTO, &packed));
+    printf("packed_b_short null %d\n", packed == NULL);
 }
 
 #define IB 3
@@ -540,6 +675,7 @@ int main(void) {
     quantizers(bytes);
     embedding_bags(bytes);
     gemms();
+    gemms_u8i8();
     interactions();
     bad_inputs(bytes);
     printf("done\n");
