@@ -248,6 +248,69 @@ fn plans_match_the_reference_bit_for_bit_on_every_level() {
     }
 }
 
+/// Over a table above the 1 MiB under which kernels skip prefetching, every prefetch option
+/// (near, far past the end of the batch, each hint) on every level leaves the results the
+/// reference's, in the specialised and general paths and every row format.
+#[test]
+fn prefetching_over_a_large_table_keeps_results_exact() {
+    let mut rng = Lcg(5);
+    let rows = 9000;
+    for format in [Format::F32, Format::F16, Format::Bf16] {
+        for dim in [64, 130] {
+            let values: Vec<f32> = (0..rows * dim).map(|_| rng.value()).collect();
+            let bytes: Vec<u8> = match format {
+                Format::F32 => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+                Format::F16 => values
+                    .iter()
+                    .flat_map(|&v| f16::from_f32(v).to_le_bytes())
+                    .collect(),
+                _ => values
+                    .iter()
+                    .flat_map(|&v| bf16::from_f32(v).to_le_bytes())
+                    .collect(),
+            };
+            assert!(bytes.len() > 1 << 20);
+            let table = Table::new(format, rows, dim, &bytes).unwrap();
+            let indices: Vec<i64> = (0..300).map(|_| rng.below(rows) as i64).collect();
+            let lengths = [0i64, 1, 99, 150, 50];
+            let bags = Bags::from_lengths(indices.as_slice(), lengths.as_slice()).unwrap();
+            let mut expected = vec![0f32; 5 * dim];
+            reference::embedding_bag(
+                &table,
+                &bags,
+                Pooling::Sum,
+                &mut Output::F32(&mut expected),
+                dim,
+            )
+            .unwrap();
+            let hints = [
+                PrefetchHint::L1,
+                PrefetchHint::L2,
+                PrefetchHint::L3,
+                PrefetchHint::NonTemporal,
+            ];
+            for &isa in Isa::available() {
+                for (distance, hint) in [1, 64, 299, 1000].into_iter().zip(hints) {
+                    let plan = EmbeddingBag::new(EmbeddingBagSpec {
+                        prefetch: Prefetch { distance, hint },
+                        isa: Some(isa),
+                        ..EmbeddingBagSpec::new(format, dim)
+                    })
+                    .unwrap();
+                    let mut out = vec![0f32; 5 * dim];
+                    plan.run(&table, &bags, Output::F32(&mut out), dim).unwrap();
+                    assert!(
+                        out.iter()
+                            .map(|x| x.to_bits())
+                            .eq(expected.iter().map(|x| x.to_bits())),
+                        "{isa} {format} dim {dim} prefetch {distance} {hint:?}"
+                    );
+                }
+            }
+        }
+    }
+}
+
 /// Rounding corner cases of the f16 and bf16 outputs, row by row through dimension 16:
 /// ties, values just above ties, overflow to infinity, denormal results, NaN.
 #[test]

@@ -103,7 +103,8 @@ pub enum PrefetchHint {
 
 /// Software prefetch of table rows: while summing entry `i` of a batch, the kernel
 /// prefetches every cache line of the row of entry `i + distance` (counted across bags,
-/// as FBGEMM counts it). `distance == 0` turns prefetching off.
+/// as FBGEMM counts it). `distance == 0` turns prefetching off. Tables of at most 1 MiB
+/// are never prefetched: they stay in L2, where a prefetch only costs instructions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Prefetch {
     /// Entries ahead; 0 = off.
