@@ -307,16 +307,32 @@ fn u8i8_row(entry: &Entry, m: usize, limits: &[Limit], quick: bool) -> KernelRow
     let case = U8I8Case::new(m, U8I8_NK, U8I8_NK);
     let mut out = vec![0u8; case.out_len()];
     let secs = secs_per_call(quick, || timed(|| case.run(entry, &mut out)));
+    // M ≤ 4 is a GEMV: judged by the in-cache read bandwidth over the packed weights;
+    // larger batches by the best int8 dot-product peak.
+    let gemv = m <= 4;
     let peak = limits
         .iter()
-        .filter(|l| l.kind == LimitKind::Int8DotPeak)
+        .filter(|l| {
+            if gemv {
+                l.kind
+                    == LimitKind::SeqRead {
+                        bytes: limits::IN_CACHE_BYTES,
+                    }
+            } else {
+                l.kind == LimitKind::Int8DotPeak
+            }
+        })
         .max_by(|a, b| a.value.total_cmp(&b.value));
     KernelRow {
         op: "gemm",
         isa: entry.isa,
         spec: entry.spec,
-        value: case.ops() as f64 / secs / 1e9,
-        unit: "GOPS",
+        value: if gemv {
+            case.packed_bytes() as f64 / secs / 1e9
+        } else {
+            case.ops() as f64 / secs / 1e9
+        },
+        unit: if gemv { "GB/s" } else { "GOPS" },
         format: "u8i8".to_owned(),
         shape: gemm_shape(case.m, case.n, case.k, "requant_u8"),
         limit: peak.map_or_else(|| "int8_dot_peak".to_owned(), |p| p.name.clone()),
