@@ -9,10 +9,10 @@
 //!
 //! Per sample, the `F` vectors are widened to f32 once and also transposed into a tile
 //! `T[k][j] = v[j][k]` (columns padded with zeros to whole vectors), so that one vector
-//! load gives element `k` of `LANES` consecutive vectors `j`. A register block is
-//! [`ROWS`] rows `i` × up to [`COLS`] vectors of columns: per `k` it loads the column
-//! vectors once, broadcasts `v[i][k]` for each row and issues `ROWS · COLS` independent
-//! fused multiply-adds, enough chains to hide the FMA latency. Lanes past a row's last
+//! load gives element `k` of `LANES` consecutive vectors `j`. A register block is a few
+//! rows `i` × one or two vectors of columns: per `k` it loads the column vectors once,
+//! broadcasts `v[i][k]` for each row and issues [`CHAINS`] independent fused
+//! multiply-adds, enough to hide the FMA latency. Lanes past a row's last
 //! column (`j ≥ i`, or `j > i` with the diagonal) are computed and dropped; only the
 //! column vectors a row block needs are computed at all.
 
@@ -21,10 +21,10 @@ use crate::embedding::Output;
 use crate::error::Result;
 use crate::interaction::InteractionProblem;
 
-/// Rows `i` of the triangle per register block.
-const ROWS: usize = 4;
-/// Column vectors per register block (at most).
-const COLS: usize = 2;
+/// Independent FMA chains per register block: an FMA has about 4 cycles of latency and
+/// two issue per cycle, so 8 chains keep both pipes busy. A block is 8 rows × 1 column
+/// vector where one vector covers the rows' columns, else 4 rows × 2 column vectors.
+const CHAINS: usize = 8;
 
 /// Runs `problem` with vector type `S` into `out`.
 ///
@@ -46,32 +46,44 @@ pub(crate) unsafe fn interaction<S: Simd>(
     let first_row = if problem.diagonal { 0 } else { 1 };
     for b in 0..problem.batch {
         problem.widen_sample(b, &mut vectors);
-        if d > 0 {
-            for (j, v) in vectors.chunks_exact(d).enumerate() {
-                for (k, &x) in v.iter().enumerate() {
-                    tile[k * tile_cols + j] = x;
-                }
+        for (j, v) in vectors.chunks_exact(d.max(1)).enumerate() {
+            let column = tile.as_mut_ptr().wrapping_add(j);
+            for (k, &x) in v.iter().enumerate() {
+                // SAFETY: `j < F ≤ tile_cols` and `k < d`: inside the `d × tile_cols` tile.
+                unsafe { *column.add(k * tile_cols) = x };
             }
         }
         row[..d].copy_from_slice(&vectors[..d]);
         let mut i0 = first_row;
         while i0 < f_count {
-            // Columns the block's last row needs, in whole vectors.
+            // Column vectors the last of the next `CHAINS` rows needs.
+            let wide = problem.triangle_row_len((i0 + CHAINS).min(f_count) - 1);
+            if wide <= S::LANES {
+                // SAFETY: the CPU runs `S` (this function's contract); `i0 < f_count`,
+                // one column vector fits the tile, and `row` holds `d + pairs` elements,
+                // as `block` requires.
+                unsafe {
+                    block::<S, CHAINS, 1>(problem, &vectors, &tile, tile_cols, i0, 0, &mut row)
+                };
+                i0 += CHAINS;
+                continue;
+            }
+            const ROWS: usize = CHAINS / 2;
+            // Column vectors the block's last row needs.
             let last = (i0 + ROWS).min(f_count) - 1;
             let col_vectors = problem.triangle_row_len(last).div_ceil(S::LANES);
             let mut c0 = 0;
             while c0 < col_vectors {
-                // SAFETY: the CPU runs `S` (this function's contract); `i0 ≤ last <
-                // f_count`, `c0 + cols ≤ col_vectors ≤ tile_cols / LANES`, and `row` holds
-                // `d + pairs` elements, as `block` requires.
+                // SAFETY: as above, with `c0 + 2 ≤ col_vectors ≤ tile_cols / LANES` or
+                // `c0 + 1 = col_vectors`.
                 unsafe {
-                    if col_vectors - c0 >= COLS {
-                        block::<S, COLS>(problem, &vectors, &tile, tile_cols, i0, c0, &mut row);
+                    if col_vectors - c0 >= 2 {
+                        block::<S, ROWS, 2>(problem, &vectors, &tile, tile_cols, i0, c0, &mut row);
                     } else {
-                        block::<S, 1>(problem, &vectors, &tile, tile_cols, i0, c0, &mut row);
+                        block::<S, ROWS, 1>(problem, &vectors, &tile, tile_cols, i0, c0, &mut row);
                     }
                 }
-                c0 += COLS;
+                c0 += 2;
             }
             i0 += ROWS;
         }
@@ -81,7 +93,7 @@ pub(crate) unsafe fn interaction<S: Simd>(
     Ok(())
 }
 
-/// Rows `i0 .. i0 + ROWS` (those below `F`) × column vectors `c0 .. c0 + NC` of one
+/// Rows `i0 .. i0 + NR` (those below `F`) × column vectors `c0 .. c0 + NC` of one
 /// sample's triangle, written into `row` (which starts with the `d` dense elements).
 /// Rows past `F − 1` repeat row `F − 1` and are not stored.
 ///
@@ -91,7 +103,7 @@ pub(crate) unsafe fn interaction<S: Simd>(
 /// transpose with `tile_cols` columns; `i0 < F`; `(c0 + NC) · LANES ≤ tile_cols`; `row`
 /// holds at least `d + pairs` elements.
 #[inline(always)]
-unsafe fn block<S: Simd, const NC: usize>(
+unsafe fn block<S: Simd, const NR: usize, const NC: usize>(
     problem: &InteractionProblem<'_>,
     vectors: &[f32],
     tile: &[f32],
@@ -101,11 +113,11 @@ unsafe fn block<S: Simd, const NC: usize>(
     row: &mut [f32],
 ) {
     let (f_count, d) = (problem.features, problem.dim);
-    let rows: [usize; ROWS] = std::array::from_fn(|r| (i0 + r).min(f_count - 1));
+    let rows: [usize; NR] = std::array::from_fn(|r| (i0 + r).min(f_count - 1));
     let v = vectors.as_ptr();
     let t = tile.as_ptr().wrapping_add(c0 * S::LANES);
     // SAFETY: `S::zero` needs only the CPU support the caller guarantees.
-    let mut acc = [[unsafe { S::zero() }; NC]; ROWS];
+    let mut acc = [[unsafe { S::zero() }; NC]; NR];
     for k in 0..d {
         // SAFETY: `k < d` and `(c0 + NC) · LANES ≤ tile_cols`, so each load reads tile row
         // `k` inside `tile`; `rows[r] < F`, so `v[rows[r] · d + k]` is inside `vectors`.
@@ -113,7 +125,7 @@ unsafe fn block<S: Simd, const NC: usize>(
             let cols: [S::V; NC] = std::array::from_fn(|c| {
                 S::load::<ROW_F32>(t.add(k * tile_cols + c * S::LANES).cast())
             });
-            for r in 0..ROWS {
+            for r in 0..NR {
                 let x = S::splat(*v.add(rows[r] * d + k));
                 for c in 0..NC {
                     acc[r][c] = S::fma(x, cols[c], acc[r][c]);
