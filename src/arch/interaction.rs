@@ -26,6 +26,27 @@ use crate::interaction::InteractionProblem;
 /// vector where one vector covers the rows' columns, else 4 rows × 2 column vectors.
 const CHAINS: usize = 8;
 
+/// A vector type that can transpose a square block of `LANES × LANES` f32.
+pub(crate) trait Transpose: Simd {
+    /// Writes the transpose of the `LANES × LANES` block at `src` (rows `src_stride`
+    /// elements apart) to `dst` (rows `dst_stride` apart): `dst[c][r] = src[r][c]`. This
+    /// default moves one element at a time; instruction sets override it with shuffles.
+    ///
+    /// # Safety
+    ///
+    /// The CPU runs `Self`'s instructions; both blocks are inside their buffers and do not
+    /// overlap.
+    #[inline(always)]
+    unsafe fn transpose(src: *const f32, src_stride: usize, dst: *mut f32, dst_stride: usize) {
+        for r in 0..Self::LANES {
+            for c in 0..Self::LANES {
+                // SAFETY: `r, c < LANES`: inside both blocks (the caller's contract).
+                unsafe { *dst.add(c * dst_stride + r) = *src.add(r * src_stride + c) };
+            }
+        }
+    }
+}
+
 /// Runs `problem` with vector type `S` into `out`.
 ///
 /// # Safety
@@ -33,24 +54,37 @@ const CHAINS: usize = 8;
 /// The CPU runs `S`'s instructions; `problem` comes from `InteractionProblem::new` with
 /// `out`'s length.
 #[inline(always)]
-pub(crate) unsafe fn interaction<S: Simd>(
+pub(crate) unsafe fn interaction<S: Transpose>(
     problem: &InteractionProblem<'_>,
     out: &mut Output<'_>,
 ) -> Result<()> {
     let (f_count, d) = (problem.features, problem.dim);
-    // Tile columns: every vector j, padded to whole vectors.
+    // The sample's vectors row-major and their transpose, both padded with zeros to whole
+    // `LANES × LANES` blocks: `F` up to `tile_cols`, `d` up to `dpad`.
     let tile_cols = f_count.div_ceil(S::LANES) * S::LANES;
-    let mut vectors = vec![0f32; f_count * d];
-    let mut tile = vec![0f32; tile_cols * d];
+    let dpad = d.div_ceil(S::LANES) * S::LANES;
+    let mut vectors = vec![0f32; tile_cols * dpad];
+    let mut tile = vec![0f32; dpad * tile_cols];
     let mut row = vec![0f32; problem.row_len];
     let first_row = if problem.diagonal { 0 } else { 1 };
     for b in 0..problem.batch {
-        problem.widen_sample(b, &mut vectors);
-        for (j, v) in vectors.chunks_exact(d.max(1)).enumerate() {
-            let column = tile.as_mut_ptr().wrapping_add(j);
-            for (k, &x) in v.iter().enumerate() {
-                // SAFETY: `j < F ≤ tile_cols` and `k < d`: inside the `d × tile_cols` tile.
-                unsafe { *column.add(k * tile_cols) = x };
+        for f in 0..f_count {
+            let (src, start) = problem.vector(b, f);
+            src.widen_into(start, &mut vectors[f * dpad..f * dpad + d]);
+        }
+        for jb in (0..tile_cols).step_by(S::LANES) {
+            for kb in (0..dpad).step_by(S::LANES) {
+                // SAFETY: `jb + LANES ≤ tile_cols` and `kb + LANES ≤ dpad`: the block is
+                // inside `vectors` (`tile_cols × dpad`) and its transpose inside `tile`
+                // (`dpad × tile_cols`); the CPU runs `S` (this function's contract).
+                unsafe {
+                    S::transpose(
+                        vectors.as_ptr().add(jb * dpad + kb),
+                        dpad,
+                        tile.as_mut_ptr().add(kb * tile_cols + jb),
+                        tile_cols,
+                    );
+                }
             }
         }
         row[..d].copy_from_slice(&vectors[..d]);
@@ -63,7 +97,9 @@ pub(crate) unsafe fn interaction<S: Simd>(
                 // one column vector fits the tile, and `row` holds `d + pairs` elements,
                 // as `block` requires.
                 unsafe {
-                    block::<S, CHAINS, 1>(problem, &vectors, &tile, tile_cols, i0, 0, &mut row)
+                    block::<S, CHAINS, 1>(
+                        problem, &vectors, dpad, &tile, tile_cols, i0, 0, &mut row,
+                    )
                 };
                 i0 += CHAINS;
                 continue;
@@ -78,9 +114,13 @@ pub(crate) unsafe fn interaction<S: Simd>(
                 // `c0 + 1 = col_vectors`.
                 unsafe {
                     if col_vectors - c0 >= 2 {
-                        block::<S, ROWS, 2>(problem, &vectors, &tile, tile_cols, i0, c0, &mut row);
+                        block::<S, ROWS, 2>(
+                            problem, &vectors, dpad, &tile, tile_cols, i0, c0, &mut row,
+                        );
                     } else {
-                        block::<S, ROWS, 1>(problem, &vectors, &tile, tile_cols, i0, c0, &mut row);
+                        block::<S, ROWS, 1>(
+                            problem, &vectors, dpad, &tile, tile_cols, i0, c0, &mut row,
+                        );
                     }
                 }
                 c0 += 2;
@@ -99,13 +139,14 @@ pub(crate) unsafe fn interaction<S: Simd>(
 ///
 /// # Safety
 ///
-/// The CPU runs `S`; `vectors` holds the sample's `F · d` widened elements and `tile` their
-/// transpose with `tile_cols` columns; `i0 < F`; `(c0 + NC) · LANES ≤ tile_cols`; `row`
+/// The CPU runs `S`; `vectors` holds the sample's `F` widened vectors `vstride ≥ d` apart
+/// and `tile` their transpose with `tile_cols` columns; `i0 < F`; `(c0 + NC) · LANES ≤ tile_cols`; `row`
 /// holds at least `d + pairs` elements.
 #[inline(always)]
 unsafe fn block<S: Simd, const NR: usize, const NC: usize>(
     problem: &InteractionProblem<'_>,
     vectors: &[f32],
+    vstride: usize,
     tile: &[f32],
     tile_cols: usize,
     i0: usize,
@@ -120,13 +161,13 @@ unsafe fn block<S: Simd, const NR: usize, const NC: usize>(
     let mut acc = [[unsafe { S::zero() }; NC]; NR];
     for k in 0..d {
         // SAFETY: `k < d` and `(c0 + NC) · LANES ≤ tile_cols`, so each load reads tile row
-        // `k` inside `tile`; `rows[r] < F`, so `v[rows[r] · d + k]` is inside `vectors`.
+        // `k` inside `tile`; `rows[r] < F`, so `v[rows[r] · vstride + k]` is inside `vectors`.
         unsafe {
             let cols: [S::V; NC] = std::array::from_fn(|c| {
                 S::load::<ROW_F32>(t.add(k * tile_cols + c * S::LANES).cast())
             });
             for r in 0..NR {
-                let x = S::splat(*v.add(rows[r] * d + k));
+                let x = S::splat(*v.add(rows[r] * vstride + k));
                 for c in 0..NC {
                     acc[r][c] = S::fma(x, cols[c], acc[r][c]);
                 }

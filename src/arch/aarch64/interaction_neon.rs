@@ -2,9 +2,13 @@
 //! per vector, the loop of [`crate::arch::interaction`].
 
 use crate::arch::aarch64::sls_neon::Neon;
+use crate::arch::interaction::Transpose;
 use crate::embedding::Output;
 use crate::error::Result;
 use crate::interaction::InteractionProblem;
+
+/// 4 × 4 blocks are small: the element-wise default transpose is enough.
+impl Transpose for Neon {}
 
 /// NEON feature interaction.
 ///
