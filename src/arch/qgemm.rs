@@ -518,9 +518,9 @@ unsafe fn tile<D: Dot, const MR: usize, const NP: usize>(
             }
         }
         if steps.last {
-            for r in 0..MR {
-                for q in 0..NP {
-                    D::store(sums[r][q], acc.as_mut_ptr().add((r * NP_MAX + q) * PANEL));
+            for (r, row) in sums.iter().enumerate() {
+                for (q, &sum) in row.iter().enumerate() {
+                    D::store(sum, acc.as_mut_ptr().add((r * NP_MAX + q) * PANEL));
                 }
             }
         } else if state.len() == slot {

@@ -102,15 +102,13 @@ impl PackedB {
             WeightLayout::KByN => b[kk * n + j],
             WeightLayout::NByK => b[j * k + kk],
         };
-        for j in 0..n {
+        for (j, col_sum) in col_sums.iter_mut().enumerate().take(n) {
             let (panel, col) = (j / PANEL, j % PANEL);
-            let mut sum = 0i32;
             for kk in 0..k {
                 let v = at(kk, j);
                 lines[panel * groups + kk / QUAD].0[col * QUAD + kk % QUAD] = v;
-                sum = sum.wrapping_add(i32::from(v));
+                *col_sum = col_sum.wrapping_add(i32::from(v));
             }
-            col_sums[j] = sum;
         }
         let zero_points: Vec<i32> = (0..padded)
             .map(|j| if j < n { b_zero_point.get(j) } else { 0 })
