@@ -397,8 +397,6 @@ pub static ENTRIES: &[Entry] = &[
     #[cfg(target_arch = "x86_64")]
     sls(Isa::Avx2, Format::F32, Spec::Dim(128)),
     #[cfg(target_arch = "x86_64")]
-    sls(Isa::Avx2, Format::F32, Spec::Dim(256)),
-    #[cfg(target_arch = "x86_64")]
     sls(Isa::Avx2, Format::F32, Spec::Any),
     #[cfg(target_arch = "x86_64")]
     sls(Isa::Avx2, Format::F16, Spec::Dim(16)),
@@ -409,8 +407,6 @@ pub static ENTRIES: &[Entry] = &[
     #[cfg(target_arch = "x86_64")]
     sls(Isa::Avx2, Format::F16, Spec::Dim(128)),
     #[cfg(target_arch = "x86_64")]
-    sls(Isa::Avx2, Format::F16, Spec::Dim(256)),
-    #[cfg(target_arch = "x86_64")]
     sls(Isa::Avx2, Format::F16, Spec::Any),
     #[cfg(target_arch = "x86_64")]
     sls(Isa::Avx2, Format::Bf16, Spec::Dim(16)),
@@ -420,8 +416,6 @@ pub static ENTRIES: &[Entry] = &[
     sls(Isa::Avx2, Format::Bf16, Spec::Dim(64)),
     #[cfg(target_arch = "x86_64")]
     sls(Isa::Avx2, Format::Bf16, Spec::Dim(128)),
-    #[cfg(target_arch = "x86_64")]
-    sls(Isa::Avx2, Format::Bf16, Spec::Dim(256)),
     #[cfg(target_arch = "x86_64")]
     sls(Isa::Avx2, Format::Bf16, Spec::Any),
     #[cfg(target_arch = "x86_64")]

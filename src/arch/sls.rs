@@ -238,21 +238,34 @@ unsafe fn run<S: Simd, const FMT: u8, const NV: usize, I: Index, const WEIGHTED:
                     out_row,
                 )?;
             } else {
+                // A macro, not a closure: a closure would not inherit the caller's target
+                // features, and the kernel would call its intrinsics out of line.
+                macro_rules! block {
+                    ($col:expr, $nv:expr, $tail:expr) => {
+                        sum_block::<S, FMT, BLOCK, I, WEIGHTED>(
+                            batch,
+                            bag,
+                            range.clone(),
+                            bag_weights,
+                            $col,
+                            $nv,
+                            $tail,
+                            out_type,
+                            out_row.wrapping_add($col * elem_bytes(out_type)),
+                        )
+                    };
+                }
                 // At least one block, so that a zero-dimension table still checks indices.
                 let mut col = 0;
                 loop {
                     let width = (batch.dim - col).min(BLOCK * S::LANES);
-                    sum_block::<S, FMT, BLOCK, I, WEIGHTED>(
-                        batch,
-                        bag,
-                        range.clone(),
-                        bag_weights,
-                        col,
-                        width / S::LANES,
-                        width % S::LANES,
-                        out_type,
-                        out_row.wrapping_add(col * elem_bytes(out_type)),
-                    )?;
+                    if width == BLOCK * S::LANES {
+                        // Constant trip counts: the block's accumulators stay in registers
+                        // (with a run-time count they live in memory, stored every row).
+                        block!(col, BLOCK, 0)?;
+                    } else {
+                        block!(col, width / S::LANES, width % S::LANES)?;
+                    }
                     col += width;
                     if col >= batch.dim {
                         break;
