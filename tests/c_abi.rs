@@ -92,14 +92,15 @@ fn static_library() -> PathBuf {
         .unwrap()
         .to_owned();
     let above = profile_dir.parent().expect("target dir");
-    let (target_dir, triple) = if above.join("CACHEDIR.TAG").exists() {
-        (above.to_path_buf(), None)
+    // With `--target`, the profile directory sits in a directory named for the triple,
+    // which starts with this binary's architecture (both levels hold a CACHEDIR.TAG).
+    let above_name = above.file_name().unwrap().to_str().unwrap();
+    let cross = above_name.starts_with(&format!("{}-", std::env::consts::ARCH));
+    let (target_dir, triple) = if cross {
+        let target_dir = above.parent().expect("target dir").to_path_buf();
+        (target_dir, Some(above_name.to_owned()))
     } else {
-        let triple = above.file_name().unwrap().to_str().unwrap().to_owned();
-        (
-            above.parent().expect("target dir").to_path_buf(),
-            Some(triple),
-        )
+        (above.to_path_buf(), None)
     };
     let lib = profile_dir.join("liblowp.a");
     let sources = newest_source(&manifest().join("src")).max(
@@ -137,7 +138,11 @@ fn static_library() -> PathBuf {
 }
 
 fn on_path(program: &str) -> bool {
-    Command::new(program).arg("--version").output().is_ok()
+    // Under qemu user mode a missing program can look spawned and exit 127: ask for success.
+    Command::new(program)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 /// The C and C++ compilers for this test's target, and how to run what they build, or why
@@ -842,36 +847,32 @@ fn gemm_u8i8_expected(key: &[i64]) -> Vec<u64> {
         },
     };
     let len = m * out_stride;
-    let mut wide = vec![0xa5a5_a5a5u32; len];
-    let mut narrow = vec![0xa5u8; len];
-    let mut out = match key[2] {
-        0 => GemmOutput::I32(bytemuck_i32(&mut wide)),
-        4 => GemmOutput::F32(bytemuck_f32(&mut wide)),
-        2 => GemmOutput::I8(bytemuck_i8(&mut narrow)),
-        _ => GemmOutput::U8(&mut narrow),
+    let run = |mut out: GemmOutput<'_>| {
+        reference::gemm_u8i8(&problem, &stage, &mut out, out_stride).unwrap()
     };
-    reference::gemm_u8i8(&problem, &stage, &mut out, out_stride).unwrap();
-    drop(out);
-    if key[2] == 0 || key[2] == 4 {
-        wide.into_iter().map(u64::from).collect()
-    } else {
-        narrow.into_iter().map(u64::from).collect()
+    // Buffers start as the C program's 0xa5 bytes.
+    match key[2] {
+        0 => {
+            let mut out = vec![0xa5a5_a5a5u32 as i32; len];
+            run(GemmOutput::I32(&mut out));
+            out.iter().map(|&v| u64::from(v as u32)).collect()
+        }
+        4 => {
+            let mut out = vec![f32::from_bits(0xa5a5_a5a5); len];
+            run(GemmOutput::F32(&mut out));
+            out.iter().map(|v| u64::from(v.to_bits())).collect()
+        }
+        2 => {
+            let mut out = vec![0xa5u8 as i8; len];
+            run(GemmOutput::I8(&mut out));
+            out.iter().map(|&v| u64::from(v as u8)).collect()
+        }
+        _ => {
+            let mut out = vec![0xa5u8; len];
+            run(GemmOutput::U8(&mut out));
+            out.into_iter().map(u64::from).collect()
+        }
     }
-}
-
-fn bytemuck_i32(words: &mut [u32]) -> &mut [i32] {
-    // SAFETY: u32 and i32 have the same size, alignment and valid bit patterns.
-    unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast(), words.len()) }
-}
-
-fn bytemuck_f32(words: &mut [u32]) -> &mut [f32] {
-    // SAFETY: u32 and f32 have the same size and alignment; every bit pattern is an f32.
-    unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast(), words.len()) }
-}
-
-fn bytemuck_i8(bytes: &mut [u8]) -> &mut [i8] {
-    // SAFETY: u8 and i8 have the same size, alignment and valid bit patterns.
-    unsafe { std::slice::from_raw_parts_mut(bytes.as_mut_ptr().cast(), bytes.len()) }
 }
 
 /// What `lowp_gemm_i64` leaves in the C program's 64-element C buffer, from the CBLAS
