@@ -35,6 +35,10 @@ pub(crate) trait QuantSimd: Simd {
     unsafe fn min(a: Self::V, b: Self::V) -> Self::V;
     /// Lane-wise maximum (as [`QuantSimd::min`]).
     unsafe fn max(a: Self::V, b: Self::V) -> Self::V;
+    /// The smallest lane (lanes are finite).
+    unsafe fn reduce_min(v: Self::V) -> f32;
+    /// The largest lane (lanes are finite).
+    unsafe fn reduce_max(v: Self::V) -> f32;
     /// Rounds each lane (in `[0, 255]`) to the nearest integer, ties to even, and stores the
     /// `LANES` results as bytes at `p` (unaligned).
     unsafe fn store_codes(p: *mut u8, v: Self::V);
@@ -162,13 +166,12 @@ unsafe fn row_range<S: QuantSimd, const FMT: u8>(x: *const u8, dim: usize) -> Op
                 poison = S::fma(v, zero, poison);
             }
             let mut lanes = [0.0f32; 16];
-            let buf = lanes.as_mut_ptr().cast::<u8>();
-            S::store::<ROW_F32>(buf, poison);
+            S::store::<ROW_F32>(lanes.as_mut_ptr().cast(), poison);
             finite = lanes[..S::LANES].iter().all(|p| *p == 0.0);
-            S::store::<ROW_F32>(buf, vlo);
-            lo = lanes[..S::LANES].iter().copied().fold(lo, f32::min);
-            S::store::<ROW_F32>(buf, vhi);
-            hi = lanes[..S::LANES].iter().copied().fold(hi, f32::max);
+            if finite {
+                lo = S::reduce_min(vlo);
+                hi = S::reduce_max(vhi);
+            }
         }
         for i in full..dim {
             let v = scalar_at::<FMT>(x, i);
@@ -232,27 +235,68 @@ unsafe fn write_codes<S: QuantSimd, const FMT: u8, const BITS: u32>(
         let mut col = 0;
         while col < dim {
             let n = (dim - col).min(CHUNK);
-            let mut buf = [0u8; CHUNK];
-            for k in (0..n).step_by(S::LANES) {
-                let v = load_upto::<S, FMT>(x.add((col + k) * elem_bytes(FMT)), n - k);
-                // `x + (−offset)` is `x − offset` bit for bit (IEEE defines subtraction so).
-                let q = S::mul(S::add(v, offset), inv);
-                S::store_codes(buf.as_mut_ptr().add(k), S::min(S::max(q, zero), top));
-            }
+            let src = x.add(col * elem_bytes(FMT));
             let dst = out.add(col * BITS as usize / 8);
-            if BITS == 8 {
-                std::ptr::copy_nonoverlapping(buf.as_ptr(), dst, n);
+            // Whole chunks get a constant `n`, so their loops and copies are unrolled.
+            if n == CHUNK {
+                code_chunk::<S, FMT, BITS>(src, CHUNK, dst, [offset, inv, zero, top]);
             } else {
-                // Codes of padding lanes must not reach the last byte.
-                buf[n..].fill(0);
-                // Sixteen codes fill 2 · BITS ≤ 8 bytes: both halves fit one u64.
-                let word = pack::<BITS>(&buf[..8]) | (pack::<BITS>(&buf[8..]) << (8 * BITS));
-                let bytes = (n * BITS as usize).div_ceil(8);
-                std::ptr::copy_nonoverlapping(word.to_le_bytes().as_ptr(), dst, bytes);
+                code_chunk::<S, FMT, BITS>(src, n, dst, [offset, inv, zero, top]);
             }
             col += n;
         }
     }
+}
+
+/// Writes the codes of the `n ≤ CHUNK` elements at `x` (whole bytes of them) to `dst`;
+/// `consts` are the splatted `−offset`, `inv`, 0 and `levels`.
+///
+/// # Safety
+///
+/// `n` readable elements at `x`, `⌈n · BITS / 8⌉` writable bytes at `dst`; the CPU runs `S`.
+#[inline(always)]
+unsafe fn code_chunk<S: QuantSimd, const FMT: u8, const BITS: u32>(
+    x: *const u8,
+    n: usize,
+    dst: *mut u8,
+    consts: [S::V; 4],
+) {
+    let mut buf = [0u8; CHUNK];
+    // SAFETY: vectors read elements `k..k + min(LANES, n − k)` and write `LANES ≤ CHUNK − k`
+    // bytes of `buf` (or of `dst`, for whole Q8 chunks); the copies write the caller's
+    // `⌈n · BITS / 8⌉` bytes.
+    unsafe {
+        if BITS == 8 && n == CHUNK {
+            for k in (0..CHUNK).step_by(S::LANES) {
+                let v = S::load::<FMT>(x.add(k * elem_bytes(FMT)));
+                S::store_codes(dst.add(k), scaled::<S>(v, consts));
+            }
+            return;
+        }
+        for k in (0..n).step_by(S::LANES) {
+            let v = load_upto::<S, FMT>(x.add(k * elem_bytes(FMT)), n - k);
+            S::store_codes(buf.as_mut_ptr().add(k), scaled::<S>(v, consts));
+        }
+        if BITS == 8 {
+            std::ptr::copy_nonoverlapping(buf.as_ptr(), dst, n);
+        } else {
+            // Codes of padding lanes must not reach the last byte.
+            buf[n..].fill(0);
+            // Sixteen codes fill 2 · BITS ≤ 8 bytes: both halves fit one u64.
+            let word = pack::<BITS>(&buf[..8]) | (pack::<BITS>(&buf[8..]) << (8 * BITS));
+            let bytes = (n * BITS as usize).div_ceil(8);
+            std::ptr::copy_nonoverlapping(word.to_le_bytes().as_ptr(), dst, bytes);
+        }
+    }
+}
+
+/// `clamp((v − offset) · inv, 0, levels)` lane by lane, from the splatted `consts` `[−offset,
+/// inv, 0, levels]`: the reference's code before rounding.
+#[inline(always)]
+unsafe fn scaled<S: QuantSimd>(v: S::V, [offset, inv, zero, top]: [S::V; 4]) -> S::V {
+    // SAFETY: only called from code compiled for `S` (this module's kernels).
+    // `v + (−offset)` is `v − offset` bit for bit (IEEE defines subtraction so).
+    unsafe { S::min(S::max(S::mul(S::add(v, offset), inv), zero), top) }
 }
 
 /// Packs eight codes below `2^BITS` (one per byte) into `BITS` bytes, element 0 in the
@@ -346,34 +390,64 @@ unsafe fn dequantize_rows<S: QuantSimd, const BITS: u32, const OUT: u8>(
             let mut col = 0;
             while col < dim {
                 let n = (dim - col).min(CHUNK);
-                let mut buf = [0u8; CHUNK];
+                let o = dst.add(col * elem_bytes(OUT));
+                // Whole chunks get a constant `n`, so their loops and copies are unrolled.
                 if n == CHUNK {
-                    let src = row.as_ptr().add(col * BITS as usize / 8);
-                    if BITS == 8 {
-                        std::ptr::copy_nonoverlapping(src, buf.as_mut_ptr(), CHUNK);
-                    } else {
-                        let mut packed = [0u8; 8];
-                        std::ptr::copy_nonoverlapping(src, packed.as_mut_ptr(), 2 * BITS as usize);
-                        let lo = u64::from_le_bytes(packed) & ((1u64 << (8 * BITS)) - 1);
-                        let hi = u64::from_le_bytes(packed) >> (8 * BITS);
-                        buf[..8].copy_from_slice(&unpack::<BITS>(lo).to_le_bytes());
-                        buf[8..].copy_from_slice(&unpack::<BITS>(hi).to_le_bytes());
-                    }
+                    decode_chunk::<S, BITS, OUT>(row, col, CHUNK, o, scale, bias);
                 } else {
-                    for (e, b) in buf.iter_mut().enumerate().take(n) {
-                        *b = read_code(row, BITS, col + e);
-                    }
-                }
-                for k in (0..n).step_by(S::LANES) {
-                    let v = S::fma(scale, S::load_codes(buf.as_ptr().add(k)), bias);
-                    let o = dst.add((col + k) * elem_bytes(OUT));
-                    if n - k >= S::LANES {
-                        S::store::<OUT>(o, v);
-                    } else {
-                        S::store_part::<OUT>(o, v, n - k);
-                    }
+                    decode_chunk::<S, BITS, OUT>(row, col, n, o, scale, bias);
                 }
                 col += n;
+            }
+        }
+    }
+}
+
+/// Writes `scale · q + bias` for the codes of elements `col..col + n` (`n ≤ CHUNK`) of the
+/// quantized `row` to `out`, as output type `OUT`.
+///
+/// # Safety
+///
+/// The row holds those codes; `n` writable elements of type `OUT` at `out`; the CPU runs
+/// `S`.
+#[inline(always)]
+unsafe fn decode_chunk<S: QuantSimd, const BITS: u32, const OUT: u8>(
+    row: &[u8],
+    col: usize,
+    n: usize,
+    out: *mut u8,
+    scale: S::V,
+    bias: S::V,
+) {
+    let mut buf = [0u8; CHUNK];
+    if n == CHUNK {
+        // A whole chunk's codes are `2 · BITS` bytes (16 for Q8) at `col · BITS / 8`.
+        let src = &row[col * BITS as usize / 8..][..2 * BITS as usize];
+        if BITS == 8 {
+            buf.copy_from_slice(src);
+        } else {
+            let mut packed = [0u8; 8];
+            packed[..src.len()].copy_from_slice(src);
+            let word = u64::from_le_bytes(packed);
+            buf[..8]
+                .copy_from_slice(&unpack::<BITS>(word & ((1u64 << (8 * BITS)) - 1)).to_le_bytes());
+            buf[8..].copy_from_slice(&unpack::<BITS>(word >> (8 * BITS)).to_le_bytes());
+        }
+    } else {
+        for (e, b) in buf.iter_mut().enumerate().take(n) {
+            *b = read_code(row, BITS, col + e);
+        }
+    }
+    // SAFETY: vectors read `LANES ≤ CHUNK − k` bytes of `buf` and write elements
+    // `k..k + min(LANES, n − k)` of the caller's `n`.
+    unsafe {
+        for k in (0..n).step_by(S::LANES) {
+            let v = S::fma(scale, S::load_codes(buf.as_ptr().add(k)), bias);
+            let o = out.add(k * elem_bytes(OUT));
+            if n - k >= S::LANES {
+                S::store::<OUT>(o, v);
+            } else {
+                S::store_part::<OUT>(o, v, n - k);
             }
         }
     }

@@ -29,15 +29,73 @@ const QUANTIZER_EXTREMES: [f32; 9] = [
     1000.3,
 ];
 
-/// One row to quantize: typical values in a random range, a constant row, or arbitrary
-/// `special` values mixed with [`QUANTIZER_EXTREMES`].
-fn quantizer_row(dim: usize, special: BoxedStrategy<f32>) -> BoxedStrategy<Vec<f32>> {
+/// One row to quantize for codes up to `levels`: typical values in a random range, a
+/// constant row, arbitrary `special` values mixed with [`QUANTIZER_EXTREMES`], a row of
+/// exact ties, a row a few ulps wide, or a row of signed zeros.
+fn quantizer_row(dim: usize, levels: u32, special: BoxedStrategy<f32>) -> BoxedStrategy<Vec<f32>> {
     let typical = (select(vec![1e-3f32, 1.0, 100.0, 6e4]), -1e3f32..1e3).prop_flat_map(
         move |(spread, center)| vec((-spread..spread).prop_map(move |x| center + x), dim),
     );
     let extreme = prop_oneof![3 => special, 1 => select(QUANTIZER_EXTREMES.to_vec())];
     let constant = prop_oneof![extreme.clone(), -1e5f32..1e5].prop_map(move |x| vec![x; dim]);
-    prop_oneof![4 => typical, 1 => constant, 1 => vec(extreme, dim)].boxed()
+    prop_oneof![
+        4 => typical,
+        1 => constant,
+        1 => vec(extreme, dim),
+        1 => tie_row(dim, levels),
+        1 => narrow_row(dim),
+        1 => signed_zero_row(dim),
+    ]
+    .boxed()
+}
+
+/// A row whose codes are exact ties: the step `s` is a power of two and the range is
+/// `levels · s` (so the scale, its reciprocal and, for Q8, `255 / (range + 1e-8)` are
+/// exact), and the values are `min + k · s / 2`, so odd `k` lands exactly halfway between
+/// two codes and must round to the even one.
+fn tie_row(dim: usize, levels: u32) -> impl Strategy<Value = Vec<f32>> {
+    (
+        select(vec![0.25f32, 1.0, 2.0]),
+        -64i32..64,
+        vec(0..=2 * levels, dim),
+    )
+        .prop_map(move |(step, low, halves)| {
+            let min = low as f32 * step;
+            let mut row: Vec<f32> = halves
+                .iter()
+                .map(|&k| min + k as f32 * 0.5 * step)
+                .collect();
+            if dim >= 2 {
+                row[0] = min;
+                row[1] = min + levels as f32 * step;
+            }
+            row
+        })
+}
+
+/// A row within three f32 ulps of a value: its f16 bias often rounds above the row's
+/// maximum (a negative scale, codes counting down) or leaves a subnormal f16 scale.
+fn narrow_row(dim: usize) -> impl Strategy<Value = Vec<f32>> {
+    let center = prop_oneof![
+        -6e4f32..6e4,
+        select(vec![1000.3f32, -1000.3, 0.1, 3.3e4, -2.1e4])
+    ];
+    (center, vec(0..4u32, dim)).prop_map(|(c, ulps)| {
+        ulps.iter()
+            .map(|&k| f32::from_bits(c.to_bits() + k))
+            .collect()
+    })
+}
+
+/// Zeros of both signs and values on one side of them: the minimum (or the maximum) is a
+/// zero, stored with the sign of the row's first zero.
+fn signed_zero_row(dim: usize) -> impl Strategy<Value = Vec<f32>> {
+    let value = prop_oneof![Just(0.0f32), Just(-0.0f32), 0.5f32..4.0];
+    (vec(value, dim), any::<bool>()).prop_map(|(row, negate)| {
+        row.into_iter()
+            .map(|x| if negate { -x } else { x })
+            .collect()
+    })
 }
 
 #[derive(Clone, Debug)]
@@ -66,7 +124,8 @@ fn quantize_case() -> impl Strategy<Value = QuantizeCase> {
             } else {
                 f32_value()
             };
-            vec(quantizer_row(dim, special), rows).prop_map(move |rows_values| {
+            let levels = (1u32 << format.code_bits().expect("a quantized format")) - 1;
+            vec(quantizer_row(dim, levels, special), rows).prop_map(move |rows_values| {
                 let values = rows_values.concat();
                 let input = if half_input {
                     let halves: Vec<f16> = values.iter().map(|&x| f16::from_f32(x)).collect();

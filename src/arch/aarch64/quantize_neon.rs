@@ -20,6 +20,18 @@ impl QuantSimd for Neon {
     }
 
     #[inline(always)]
+    unsafe fn reduce_min(v: float32x4_t) -> f32 {
+        // SAFETY: as for `min`.
+        unsafe { vminvq_f32(v) }
+    }
+
+    #[inline(always)]
+    unsafe fn reduce_max(v: float32x4_t) -> f32 {
+        // SAFETY: as for `min`.
+        unsafe { vmaxvq_f32(v) }
+    }
+
+    #[inline(always)]
     unsafe fn store_codes(p: *mut u8, v: float32x4_t) {
         // SAFETY: as for `min`; the caller provides four writable bytes at `p`, written
         // unaligned. `fcvtns` rounds to nearest even; lanes in [0, 255] pass both

@@ -20,6 +20,26 @@ impl QuantSimd for Avx2 {
     }
 
     #[inline(always)]
+    unsafe fn reduce_min(v: __m256) -> f32 {
+        // SAFETY: as for `min`.
+        unsafe {
+            let m = _mm_min_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+            let m = _mm_min_ps(m, _mm_movehl_ps(m, m));
+            _mm_cvtss_f32(_mm_min_ss(m, _mm_movehdup_ps(m)))
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn reduce_max(v: __m256) -> f32 {
+        // SAFETY: as for `min`.
+        unsafe {
+            let m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+            let m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+            _mm_cvtss_f32(_mm_max_ss(m, _mm_movehdup_ps(m)))
+        }
+    }
+
+    #[inline(always)]
     unsafe fn store_codes(p: *mut u8, v: __m256) {
         // SAFETY: as for `min`; the caller provides eight writable bytes at `p`. The
         // conversion rounds to nearest even (the default MXCSR mode Rust requires); lanes

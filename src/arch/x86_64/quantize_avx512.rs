@@ -20,6 +20,18 @@ impl QuantSimd for Avx512 {
     }
 
     #[inline(always)]
+    unsafe fn reduce_min(v: __m512) -> f32 {
+        // SAFETY: as for `min`.
+        unsafe { _mm512_reduce_min_ps(v) }
+    }
+
+    #[inline(always)]
+    unsafe fn reduce_max(v: __m512) -> f32 {
+        // SAFETY: as for `min`.
+        unsafe { _mm512_reduce_max_ps(v) }
+    }
+
+    #[inline(always)]
     unsafe fn store_codes(p: *mut u8, v: __m512) {
         // SAFETY: as for `min`; the caller provides sixteen writable bytes at `p`. The
         // conversion rounds to nearest even (the default MXCSR mode Rust requires); lanes
