@@ -13,6 +13,10 @@
 //!   2 ops) of independent chains of `vpmullq` + `vpaddq` with AVX-512 DQ, the only vector
 //!   64-bit multiply lowp's levels have: what the i64 GEMM is judged against.
 //!
+//! - **f32 FMA peak** ([`f32_fma_peak`]): GFLOPS (an FMA is 2 flops) of independent chains
+//!   of the level's vector fused multiply-add (AVX2, AVX-512, NEON): what float kernels
+//!   whose work is multiply-adds, such as the feature interaction, are judged against.
+//!
 //! Large tables live in a [`HugeBuffer`], on 2 MiB pages where the OS grants them (random
 //! gathers over 4 KiB pages are markedly slower, from TLB misses); the benchmarks allocate
 //! their tables the same way so that kernels and limits see the same memory.
@@ -62,6 +66,8 @@ pub enum LimitKind {
     },
     /// The int8 dot-product peak of [`Limit::isa`].
     Int8DotPeak,
+    /// The f32 fused-multiply-add peak of [`Limit::isa`] (GFLOPS, an FMA is 2 flops).
+    F32FmaPeak,
     /// The 64-bit multiply-add peak of [`Limit::isa`].
     I64MaddPeak,
 }
@@ -106,6 +112,9 @@ pub fn measure(table: &HugeBuffer, quick: bool) -> Vec<Limit> {
     }
     for isa in int8_dot_peak_levels() {
         limits.push(int8_dot_peak(isa, quick).expect("listed levels are available"));
+    }
+    for isa in f32_fma_peak_levels() {
+        limits.push(f32_fma_peak(isa, quick).expect("listed levels are available"));
     }
     for isa in i64_madd_peak_levels() {
         limits.push(i64_madd_peak(isa, quick).expect("listed levels are available"));
@@ -227,6 +236,76 @@ pub fn int8_dot_peak(isa: Isa, quick: bool) -> Result<Limit> {
         unit: "GOPS",
         huge_pages: None,
     })
+}
+
+/// The available levels that have an f32 FMA peak loop, lowest first.
+pub fn f32_fma_peak_levels() -> Vec<Isa> {
+    Isa::available()
+        .iter()
+        .copied()
+        .filter(|&isa| run_fma(isa, 0).is_some())
+        .collect()
+}
+
+/// The f32 fused-multiply-add peak of `isa` in GFLOPS (an FMA is 2 flops), from
+/// independent chains of its vector FMA; named `f32_fma_peak_<isa>`.
+///
+/// # Errors
+///
+/// [`crate::Error::UnsupportedIsa`] if this CPU lacks `isa` or lowp has no FMA loop for it
+/// (see [`f32_fma_peak_levels`]).
+pub fn f32_fma_peak(isa: Isa, quick: bool) -> Result<Limit> {
+    isa.require()?;
+    if run_fma(isa, 0).is_none() {
+        return Err(crate::Error::UnsupportedIsa {
+            isa: isa.name(),
+            reason: "lowp has no f32 FMA peak loop for this level".into(),
+        });
+    }
+    Ok(Limit {
+        kind: LimitKind::F32FmaPeak,
+        name: format!("f32_fma_peak_{}", isa.name()),
+        isa,
+        value: peak_gops(quick, |rounds| run_fma(isa, rounds).expect("checked above")),
+        unit: "GFLOPS",
+        huge_pages: None,
+    })
+}
+
+/// Runs `rounds` rounds of `isa`'s FMA peak loop and returns the flops done, or `None`
+/// when `isa` is unavailable or has no such loop.
+fn run_fma(isa: Isa, rounds: u64) -> Option<u64> {
+    use crate::arch::peak_fma as peak;
+    if !isa.is_available() {
+        return None;
+    }
+    // Operands the compiler cannot see, so it cannot fold the chains.
+    let (w, x) = (black_box(1.0f32), black_box(1e-3f32));
+    let lanes = match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => {
+            // SAFETY: `isa.is_available()` above: the CPU has AVX2, FMA and F16C.
+            black_box(unsafe { peak::fma_peak_avx2(rounds, w, x) });
+            8
+        }
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => {
+            // SAFETY: `isa.is_available()` above: the CPU has AVX-512 F, BW and VL.
+            black_box(unsafe { peak::fma_peak_avx512(rounds, w, x) });
+            16
+        }
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => {
+            // SAFETY: `isa.is_available()` above: the CPU has NEON.
+            black_box(unsafe { peak::fma_peak_neon(rounds, w, x) });
+            4
+        }
+        _ => {
+            let _ = (w, x);
+            return None;
+        }
+    };
+    Some(rounds * peak::flops_per_round(lanes))
 }
 
 /// GOPS of a peak loop: `run(rounds)` runs that many rounds and returns the ops done. The

@@ -6,6 +6,7 @@
 pub mod aarch64;
 pub(crate) mod i64gemm;
 pub(crate) mod interaction;
+pub(crate) mod peak_fma;
 pub(crate) mod prefetch;
 pub(crate) mod quantize;
 pub(crate) mod qgemm;
