@@ -127,7 +127,7 @@ pub fn pair_count(features: usize, diagonal: bool) -> Result<usize> {
         features.saturating_sub(1)
     };
     // One of the two factors is even, so halve that one first: no intermediate overflow.
-    if features % 2 == 0 {
+    if features.is_multiple_of(2) {
         checked_mul(features / 2, other, "interaction pairs")
     } else {
         checked_mul(features, other / 2, "interaction pairs")

@@ -88,6 +88,12 @@ pub(crate) unsafe fn interaction<S: Transpose>(
             }
         }
         row[..d].copy_from_slice(&vectors[..d]);
+        let sample = Sample {
+            vectors: &vectors,
+            vstride: dpad,
+            tile: &tile,
+            tile_cols,
+        };
         let mut i0 = first_row;
         while i0 < f_count {
             // Column vectors the last of the next `CHAINS` rows needs.
@@ -96,11 +102,7 @@ pub(crate) unsafe fn interaction<S: Transpose>(
                 // SAFETY: the CPU runs `S` (this function's contract); `i0 < f_count`,
                 // one column vector fits the tile, and `row` holds `d + pairs` elements,
                 // as `block` requires.
-                unsafe {
-                    block::<S, CHAINS, 1>(
-                        problem, &vectors, dpad, &tile, tile_cols, i0, 0, &mut row,
-                    )
-                };
+                unsafe { block::<S, CHAINS, 1>(problem, &sample, i0, 0, &mut row) };
                 i0 += CHAINS;
                 continue;
             }
@@ -114,13 +116,9 @@ pub(crate) unsafe fn interaction<S: Transpose>(
                 // `c0 + 1 = col_vectors`.
                 unsafe {
                     if col_vectors - c0 >= 2 {
-                        block::<S, ROWS, 2>(
-                            problem, &vectors, dpad, &tile, tile_cols, i0, c0, &mut row,
-                        );
+                        block::<S, ROWS, 2>(problem, &sample, i0, c0, &mut row);
                     } else {
-                        block::<S, ROWS, 1>(
-                            problem, &vectors, dpad, &tile, tile_cols, i0, c0, &mut row,
-                        );
+                        block::<S, ROWS, 1>(problem, &sample, i0, c0, &mut row);
                     }
                 }
                 c0 += 2;
@@ -133,28 +131,42 @@ pub(crate) unsafe fn interaction<S: Transpose>(
     Ok(())
 }
 
+/// One sample's vectors, widened to f32, in the two layouts the blocks read.
+struct Sample<'a> {
+    /// Vector `j` at `vectors[j · vstride..][..d]`: the broadcast operands.
+    vectors: &'a [f32],
+    /// Elements from one vector to the next (`d` padded).
+    vstride: usize,
+    /// The transpose: element `k` of vector `j` at `tile[k · tile_cols + j]`.
+    tile: &'a [f32],
+    /// Columns of the tile (`F` padded to whole vectors).
+    tile_cols: usize,
+}
+
 /// Rows `i0 .. i0 + NR` (those below `F`) × column vectors `c0 .. c0 + NC` of one
 /// sample's triangle, written into `row` (which starts with the `d` dense elements).
 /// Rows past `F − 1` repeat row `F − 1` and are not stored.
 ///
 /// # Safety
 ///
-/// The CPU runs `S`; `vectors` holds the sample's `F` widened vectors `vstride ≥ d` apart
-/// and `tile` their transpose with `tile_cols` columns; `i0 < F`; `(c0 + NC) · LANES ≤ tile_cols`; `row`
-/// holds at least `d + pairs` elements.
+/// The CPU runs `S`; `sample` holds the sample's `F` widened vectors and their transpose;
+/// `i0 < F`; `(c0 + NC) · LANES ≤ tile_cols`; `row` holds at least `d + pairs` elements.
 #[inline(always)]
 unsafe fn block<S: Simd, const NR: usize, const NC: usize>(
     problem: &InteractionProblem<'_>,
-    vectors: &[f32],
-    vstride: usize,
-    tile: &[f32],
-    tile_cols: usize,
+    sample: &Sample<'_>,
     i0: usize,
     c0: usize,
     row: &mut [f32],
 ) {
     let (f_count, d) = (problem.features, problem.dim);
     let rows: [usize; NR] = std::array::from_fn(|r| (i0 + r).min(f_count - 1));
+    let &Sample {
+        vectors,
+        vstride,
+        tile,
+        tile_cols,
+    } = sample;
     let v = vectors.as_ptr();
     let t = tile.as_ptr().wrapping_add(c0 * S::LANES);
     // SAFETY: `S::zero` needs only the CPU support the caller guarantees.
