@@ -32,6 +32,9 @@ pub(crate) trait Dot {
     const NP: usize;
     /// Panels per register tile when the block has a single row (≤ 8).
     const NP1: usize;
+    /// Bytes of one packed line: 64 (i8) or 128 (weights stored widened to i16, see
+    /// `PackedB`).
+    const LINE_BYTES: usize;
     /// Four A codes in the form the step wants (broadcast, widened, or offset).
     type A: Copy;
     /// One 64-byte packed line in the form the step wants.
@@ -43,7 +46,7 @@ pub(crate) trait Dot {
     unsafe fn init(col_sums: *const i32) -> Self::Acc;
     /// `quad` holds A[k..k + 4] little-endian.
     unsafe fn a(quad: u32) -> Self::A;
-    /// The line at `p` (64 readable bytes, 64-byte aligned).
+    /// The line at `p` (`LINE_BYTES` readable bytes, 64-byte aligned).
     unsafe fn b(p: *const i8) -> Self::B;
     /// `acc + Σ_{r<4} a[r] · b[c][r]` per column c, wrapping.
     unsafe fn dot(acc: Self::Acc, a: Self::A, b: Self::B) -> Self::Acc;
@@ -307,7 +310,7 @@ pub(crate) unsafe fn gemm<D: Dot, E: Epi>(
     // (about 16 KiB of B) stays in L1 while every row tile of a row block of `mc` rows
     // runs over it; the tiles' running sums wait in `state` between K blocks, and the
     // epilogue runs on the last.
-    let kc = (L1_B_BYTES / (D::NP * PANEL * QUAD)).max(1);
+    let kc = (L1_B_BYTES / (D::NP * D::LINE_BYTES)).max(1);
     let mc = (L1_A_BYTES / (kc * QUAD)).max(D::MR) / D::MR * D::MR;
     let mut state: Vec<D::Acc> = Vec::with_capacity(mc * D::NP);
     let mut p = p0;
@@ -488,14 +491,14 @@ unsafe fn tile<D: Dot, const MR: usize, const NP: usize>(
             ctx.a.wrapping_add((i + r) * ctx.a_stride)
         });
         let lines: [*const i8; NP] =
-            std::array::from_fn(|q| ctx.b.lines.add((p + q) * groups * PANEL * QUAD));
+            std::array::from_fn(|q| ctx.b.lines.add((p + q) * groups * D::LINE_BYTES));
         let mut sums: [[D::Acc; NP]; MR] = if steps.first {
             [std::array::from_fn(|q| D::init(ctx.b.col_sums.add((p + q) * PANEL))); MR]
         } else {
             std::array::from_fn(|r| std::array::from_fn(|q| state[slot + r * NP + q]))
         };
         for g in steps.start..steps.end.min(full) {
-            let b: [D::B; NP] = std::array::from_fn(|q| D::b(lines[q].add(g * PANEL * QUAD)));
+            let b: [D::B; NP] = std::array::from_fn(|q| D::b(lines[q].add(g * D::LINE_BYTES)));
             for r in 0..MR {
                 let a = D::a(rows[r].add(g * QUAD).cast::<u32>().read_unaligned().to_le());
                 for q in 0..NP {
@@ -507,7 +510,7 @@ unsafe fn tile<D: Dot, const MR: usize, const NP: usize>(
         if tail > 0 && steps.end > full {
             // The last group's missing k are zero weights; A contributes zero codes there
             // and is not read past its row.
-            let b: [D::B; NP] = std::array::from_fn(|q| D::b(lines[q].add(full * PANEL * QUAD)));
+            let b: [D::B; NP] = std::array::from_fn(|q| D::b(lines[q].add(full * D::LINE_BYTES)));
             for r in 0..MR {
                 let mut quad = [0u8; QUAD];
                 std::ptr::copy_nonoverlapping(rows[r].add(full * QUAD), quad.as_mut_ptr(), tail);
@@ -693,6 +696,7 @@ impl Dot for Portable {
     const MR: usize = 2;
     const NP: usize = 1;
     const NP1: usize = 1;
+    const LINE_BYTES: usize = PANEL * QUAD;
     type A = [i32; QUAD];
     type B = *const i8;
     type Acc = [i32; PANEL];

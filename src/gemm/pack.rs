@@ -5,7 +5,9 @@
 //! then the four k of column 1, and so on: one 64-byte line per (panel, group), which is
 //! what one `vpdpbusd` on a zmm, four `sdot` on q registers, or the widening x86 paths
 //! (two or four i16 `vpmaddwd` halves) consume. K is padded to a multiple of 4 and N to a
-//! multiple of 16 with zero weights, which add nothing to any sum.
+//! multiple of 16 with zero weights, which add nothing to any sum. For the AVX2 and AVX-512
+//! BW kernels, which multiply in i16, each line is stored widened to i16 (128 bytes), so
+//! the K loop loads operands ready for `vpmaddwd`.
 
 use crate::error::{Error, Result, checked_mul};
 use crate::gemm::PerColumn;
@@ -96,7 +98,15 @@ impl PackedB {
         let panels = n.div_ceil(PANEL);
         let groups = k.div_ceil(QUAD);
         let padded = panels * PANEL;
-        let mut lines = vec![Line([0; PANEL * QUAD]); checked_mul(panels, groups, "B lines")?];
+        // Kernels without an 8-bit multiply that is exact (AVX2, AVX-512 BW) multiply i16 by
+        // i16: their lines hold the same 64 weights widened to i16, 128 bytes.
+        let wide = matches!(entry.isa, Isa::Avx2 | Isa::Avx512);
+        let per_line = if wide { 2 } else { 1 };
+        let mut lines =
+            vec![
+                Line([0; PANEL * QUAD]);
+                checked_mul(checked_mul(panels, groups, "B lines")?, per_line, "B lines")?
+            ];
         let mut col_sums = vec![0i32; padded];
         let at = |kk: usize, j: usize| match layout {
             WeightLayout::KByN => b[kk * n + j],
@@ -106,7 +116,18 @@ impl PackedB {
             let (panel, col) = (j / PANEL, j % PANEL);
             for kk in 0..k {
                 let v = at(kk, j);
-                lines[panel * groups + kk / QUAD].0[col * QUAD + kk % QUAD] = v;
+                let (line, at) = (
+                    (panel * groups + kk / QUAD) * per_line,
+                    col * QUAD + kk % QUAD,
+                );
+                if wide {
+                    let bytes = i16::from(v).to_le_bytes();
+                    let half = &mut lines[line + at / 32].0;
+                    half[2 * (at % 32)] = bytes[0] as i8;
+                    half[2 * (at % 32) + 1] = bytes[1] as i8;
+                } else {
+                    lines[line].0[at] = v;
+                }
                 *col_sum = col_sum.wrapping_add(i32::from(v));
             }
         }
@@ -166,8 +187,10 @@ impl PackedB {
     }
 }
 
-/// Pointers into a [`PackedB`] for kernels. Panel `p`, group `g` is the 64 bytes at
-/// `lines + (p · groups + g) · 64`; the per-column arrays hold `16 · ceil(n / 16)` values.
+/// Pointers into a [`PackedB`] for kernels. Panel `p`, group `g` is the line at
+/// `lines + (p · groups + g) · L`, with `L` = 64 bytes of i8, or 128 bytes of the same
+/// values as little-endian i16 for the AVX2 and AVX-512 BW kernels; the per-column arrays
+/// hold `16 · ceil(n / 16)` values.
 #[derive(Clone, Copy)]
 pub(crate) struct PackedParts {
     pub(crate) lines: *const i8,

@@ -24,6 +24,7 @@ impl Dot for NeonDot {
     const MR: usize = 4;
     const NP: usize = 1;
     const NP1: usize = 2;
+    const LINE_BYTES: usize = 64;
     /// A[k..k + 4] − 128 as i8, repeated over the 16 bytes.
     type A = int8x16_t;
     type B = [int8x16_t; 4];

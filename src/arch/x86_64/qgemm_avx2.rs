@@ -1,12 +1,12 @@
 //! u8 × i8 GEMM with AVX2, exact: `vpmaddubsw` would add two u8 × i8 products in
 //! saturating i16 (255 · 127 · 2 overflows it), so both operands are widened to i16
-//! (`vpmovsxbw` for the weights, a zero-extended broadcast for A) and multiplied with
-//! `vpmaddwd`, whose i32 pair sums are exact. A 64-byte packed line (16 columns × 4 k)
-//! becomes four ymm of i16 (4 columns each); each `vpmaddwd` leaves two half-sums per
+//! (the weights once, when `PackedB` packs them; A by a zero-extended broadcast) and
+//! multiplied with `vpmaddwd`, whose i32 pair sums are exact. A packed line (16 columns ×
+//! 4 k, 128 bytes of i16) is four ymm of 4 columns each; each `vpmaddwd` leaves two half-sums per
 //! column (k 0–1 and k 2–3), added together once at the end of K (`vphaddd`).
 //!
-//! Register tile: 2 rows × 1 panel = 8 accumulators, 4 widened line registers and one
-//! broadcast, within the 16 ymm.
+//! Register tile: 3 rows × 1 panel = 12 accumulators and the broadcast A within the 16 ymm;
+//! each `vpmaddwd` takes its weights from memory (load ports are not the bottleneck).
 
 use std::arch::x86_64::*;
 
@@ -18,13 +18,15 @@ use crate::gemm::{GemmOutput, OutputStage, U8I8Block};
 pub(crate) struct Avx2;
 
 impl Dot for Avx2 {
-    const MR: usize = 2;
+    const MR: usize = 3;
     const NP: usize = 1;
-    const NP1: usize = 1;
+    const NP1: usize = 3;
+    const LINE_BYTES: usize = 128;
     /// A[k..k + 4] as i16, repeated over the 16 lanes.
     type A = __m256i;
-    /// Columns 0–3, 4–7, 8–11 and 12–15 of a line, as i16.
-    type B = [__m256i; 4];
+    /// The widened line, read by each multiply from memory (keeping registers for
+    /// accumulators): columns 0–3, 4–7, 8–11 and 12–15 at 32-byte steps.
+    type B = *const i8;
     /// Per column a pair of lanes (k 0–1, k 2–3), four columns per vector.
     type Acc = [__m256i; 4];
 
@@ -36,26 +38,27 @@ impl Dot for Avx2 {
 
     #[inline(always)]
     unsafe fn a(quad: u32) -> __m256i {
-        let q = u64::from(quad);
-        let widened =
-            (q & 0xff) | ((q >> 8) & 0xff) << 16 | ((q >> 16) & 0xff) << 32 | (q >> 24) << 48;
-        // SAFETY: as for `init`.
-        unsafe { _mm256_set1_epi64x(widened as i64) }
+        // SAFETY: as for `init`. The broadcast quad's bytes, zero-extended to i16, repeat
+        // A[k..k + 4] over the 16 lanes (one `vpmovzxbw`).
+        unsafe { _mm256_cvtepu8_epi16(_mm_set1_epi32(quad as i32)) }
     }
 
     #[inline(always)]
-    unsafe fn b(p: *const i8) -> [__m256i; 4] {
-        // SAFETY: the caller provides a 64-byte line at `p`.
+    unsafe fn b(p: *const i8) -> *const i8 {
+        p
+    }
+
+    #[inline(always)]
+    unsafe fn dot(acc: [__m256i; 4], a: __m256i, b: *const i8) -> [__m256i; 4] {
+        // SAFETY: as for `init`; `b` is a 128-byte widened line (the trait's contract).
+        // Each i16 product is at most 255 · 128 in magnitude, so `vpmaddwd`'s pair sums
+        // are exact.
         unsafe {
-            std::array::from_fn(|h| _mm256_cvtepi8_epi16(_mm_loadu_si128(p.add(16 * h).cast())))
+            std::array::from_fn(|h| {
+                let line = _mm256_loadu_si256(b.add(32 * h).cast());
+                _mm256_add_epi32(acc[h], _mm256_madd_epi16(line, a))
+            })
         }
-    }
-
-    #[inline(always)]
-    unsafe fn dot(acc: [__m256i; 4], a: __m256i, b: [__m256i; 4]) -> [__m256i; 4] {
-        // SAFETY: as for `init`. Each i16 product is at most 255 · 128 in magnitude, so
-        // `vpmaddwd`'s pair sums are exact.
-        unsafe { std::array::from_fn(|h| _mm256_add_epi32(acc[h], _mm256_madd_epi16(b[h], a))) }
     }
 
     #[inline(always)]

@@ -2,9 +2,10 @@
 //! shares.
 //!
 //! Exact without VNNI: `vpmaddubsw` would add two u8 × i8 products in saturating i16
-//! (255 · 127 · 2 overflows it), so both operands are widened to i16 (`vpmovsxbw` for the
-//! weights, a zero-extended broadcast for A) and multiplied with `vpmaddwd`, whose i32 pair
-//! sums are exact. A 64-byte packed line (16 columns × 4 k) becomes two zmm of i16; each
+//! (255 · 127 · 2 overflows it), so both operands are widened to i16 (the weights once,
+//! when `PackedB` packs them; A by a zero-extended broadcast) and multiplied with
+//! `vpmaddwd`, whose i32 pair sums are exact. A packed line (16 columns × 4 k, 128 bytes of
+//! i16) is two zmm; each
 //! `vpmaddwd` leaves two half-sums per column (k 0–1 and k 2–3), added together once at
 //! the end of K.
 
@@ -21,12 +22,13 @@ pub(crate) struct Avx512Bw;
 pub(crate) struct Avx512Epi;
 
 impl Dot for Avx512Bw {
-    const MR: usize = 4;
+    const MR: usize = 6;
     const NP: usize = 2;
     const NP1: usize = 4;
+    const LINE_BYTES: usize = 128;
     /// A[k..k + 4] as i16, repeated over the 32 lanes.
     type A = __m512i;
-    /// Columns 0–7 and 8–15 of a line, as i16.
+    /// Columns 0–7 and 8–15 of a widened line.
     type B = [__m512i; 2];
     /// Per column pair of lanes (k 0–1, k 2–3), for columns 0–7 and 8–15.
     type Acc = [__m512i; 2];
@@ -39,22 +41,18 @@ impl Dot for Avx512Bw {
 
     #[inline(always)]
     unsafe fn a(quad: u32) -> __m512i {
-        let q = u64::from(quad);
-        let widened = (q & 0xff)
-            | ((q >> 8) & 0xff) << 16
-            | ((q >> 16) & 0xff) << 32
-            | ((q >> 24) & 0xff) << 48;
-        // SAFETY: as for `init`.
-        unsafe { _mm512_set1_epi64(widened as i64) }
+        // SAFETY: as for `init`. The broadcast quad's bytes, zero-extended to i16, repeat
+        // A[k..k + 4] over the 32 lanes (one `vpmovzxbw`).
+        unsafe { _mm512_cvtepu8_epi16(_mm256_set1_epi32(quad as i32)) }
     }
 
     #[inline(always)]
     unsafe fn b(p: *const i8) -> [__m512i; 2] {
-        // SAFETY: the caller provides a 64-byte line at `p`.
+        // SAFETY: the caller provides a 128-byte widened line at `p`.
         unsafe {
             [
-                _mm512_cvtepi8_epi16(_mm256_loadu_si256(p.cast())),
-                _mm512_cvtepi8_epi16(_mm256_loadu_si256(p.add(32).cast())),
+                _mm512_loadu_si512(p.cast()),
+                _mm512_loadu_si512(p.add(64).cast()),
             ]
         }
     }

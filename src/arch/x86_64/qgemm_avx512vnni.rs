@@ -21,6 +21,7 @@ impl Dot for Vnni {
     const MR: usize = 6;
     const NP: usize = 4;
     const NP1: usize = 8;
+    const LINE_BYTES: usize = 64;
     type A = __m512i;
     type B = __m512i;
     type Acc = __m512i;
