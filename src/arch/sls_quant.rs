@@ -2,7 +2,9 @@
 //! kernel instantiates with its own vector type.
 //!
 //! It extends the float loop's [`Simd`] vector with [`QuantSimd`], which turns packed codes
-//! into f32 lanes, and reuses that loop's output stores and prefetch. No intrinsics here.
+//! into f32 lanes, and reuses that loop's index widths and output stores; rows are
+//! prefetched by `prefetch_bytes`, whose trip count does not depend on a row's alignment.
+//! No intrinsics here.
 //!
 //! The arithmetic is the reference's (`crate::reference::embedding_bag`) by construction:
 //! for each entry the row's scale and bias are multiplied by the weight in scalar f32
