@@ -89,7 +89,7 @@ pub(crate) unsafe fn gemm<S: I64Madd, const NV: usize>(
     let (crs, ccs) = (c.row_stride, c.col_stride);
     if !accumulate {
         for i in 0..m {
-            update_row(&mut c.data[i * crs..], n, ccs, |_, x| *x = 0);
+            update_row(&mut c.data[i * crs..], &[], n, ccs);
         }
     }
     if k == 0 {
@@ -97,6 +97,8 @@ pub(crate) unsafe fn gemm<S: I64Madd, const NV: usize>(
     }
     let mut b_pack = vec![0i64; n.min(NC).next_multiple_of(nr) * k.min(KC)];
     let mut a_pack = vec![0i64; m.min(MC).next_multiple_of(MR) * k.min(KC) * S::A_PARTS];
+    // Each tile overwrites the rows and columns of this that are then read.
+    let mut tile = [0i64; MR * MAX_NR];
     for jc in (0..n).step_by(NC) {
         let nc = NC.min(n - jc);
         for pc in (0..k).step_by(KC) {
@@ -112,7 +114,6 @@ pub(crate) unsafe fn gemm<S: I64Madd, const NV: usize>(
                     for ir in (0..mc).step_by(MR) {
                         let rows = MR.min(mc - ir);
                         let ap = a_pack[ir * kc * S::A_PARTS..][..kc * MR * S::A_PARTS].as_ptr();
-                        let mut tile = [0i64; MR * MAX_NR];
                         // SAFETY: `ap` and `bp` point to whole packed panels of depth `kc`
                         // (sliced above), `tile` holds MR × NR sums, and the caller runs
                         // this function only where `S`'s instructions exist.
@@ -126,9 +127,7 @@ pub(crate) unsafe fn gemm<S: I64Madd, const NV: usize>(
                         }
                         for (r, sums) in tile.chunks_exact(nr).take(rows).enumerate() {
                             let start = (ic + ir + r) * crs + (jc + jr) * ccs;
-                            update_row(&mut c.data[start..], cols, ccs, |j, x| {
-                                *x = x.wrapping_add(sums[j]);
-                            });
+                            update_row(&mut c.data[start..], &sums[..cols], cols, ccs);
                         }
                     }
                 }
@@ -137,17 +136,25 @@ pub(crate) unsafe fn gemm<S: I64Madd, const NV: usize>(
     }
 }
 
-/// Applies `f(j, x)` to the elements `j < cols` of a row of C that starts at `row[0]`, `stride`
-/// apart; a contiguous row (the common case) becomes one slice the compiler vectorizes.
+/// Adds `sums` (or, when it is empty, writes zeros) into the first `cols` elements of a row
+/// of C that starts at `row[0]`, `stride` apart; a contiguous row (the common case) is one
+/// slice the compiler vectorizes.
 #[inline(always)]
-fn update_row(row: &mut [i64], cols: usize, stride: usize, mut f: impl FnMut(usize, &mut i64)) {
-    if stride == 1 {
-        row[..cols]
-            .iter_mut()
-            .enumerate()
-            .for_each(|(j, x)| f(j, x));
-    } else {
-        (0..cols).for_each(|j| f(j, &mut row[j * stride]));
+fn update_row(row: &mut [i64], sums: &[i64], cols: usize, stride: usize) {
+    match (stride, sums.is_empty()) {
+        (1, true) => row[..cols].fill(0),
+        (1, false) => {
+            for (x, &s) in row[..cols].iter_mut().zip(sums) {
+                *x = x.wrapping_add(s);
+            }
+        }
+        (_, true) => (0..cols).for_each(|j| row[j * stride] = 0),
+        (_, false) => {
+            for (j, &s) in sums.iter().enumerate() {
+                let x = &mut row[j * stride];
+                *x = x.wrapping_add(s);
+            }
+        }
     }
 }
 
@@ -202,9 +209,13 @@ fn pack_b(b: &MatRef<'_>, pc: usize, kc: usize, jc: usize, nc: usize, nr: usize,
         let j0 = jc + p * nr;
         let cols = nr.min(jc + nc - j0);
         for (kk, row) in panel.chunks_exact_mut(nr).enumerate() {
-            let base = (pc + kk) * b.row_stride;
-            for (j, x) in row[..cols].iter_mut().enumerate() {
-                *x = b.data[base + (j0 + j) * b.col_stride];
+            let base = (pc + kk) * b.row_stride + j0 * b.col_stride;
+            if b.col_stride == 1 {
+                row[..cols].copy_from_slice(&b.data[base..][..cols]);
+            } else {
+                for (j, x) in row[..cols].iter_mut().enumerate() {
+                    *x = b.data[base + j * b.col_stride];
+                }
             }
             row[cols..].fill(0);
         }
@@ -223,6 +234,21 @@ fn pack_a<S: I64Madd>(a: &MatRef<'_>, ic: usize, mc: usize, pc: usize, kc: usize
     {
         let i0 = ic + q * MR;
         let rows = MR.min(ic + mc - i0);
+        if a.col_stride == 1 {
+            // Row-major A: copy each row's contiguous run into its slot of every step.
+            for r in 0..MR {
+                let src = if r < rows {
+                    &a.data[(i0 + r) * a.row_stride + pc..][..kc]
+                } else {
+                    &[][..]
+                };
+                for (kk, group) in panel.chunks_exact_mut(step).enumerate() {
+                    let x = src.get(kk).copied().unwrap_or(0);
+                    put_a(&mut group[r * S::A_PARTS..][..S::A_PARTS], x);
+                }
+            }
+            continue;
+        }
         for (kk, group) in panel.chunks_exact_mut(step).enumerate() {
             let col = (pc + kk) * a.col_stride;
             for (r, parts) in group.chunks_exact_mut(S::A_PARTS).enumerate() {
@@ -231,11 +257,17 @@ fn pack_a<S: I64Madd>(a: &MatRef<'_>, ic: usize, mc: usize, pc: usize, kc: usize
                 } else {
                     0
                 };
-                parts[0] = x;
-                if let Some(hi) = parts.get_mut(1) {
-                    *hi = ((x as u64) >> 32) as i64;
-                }
+                put_a(parts, x);
             }
         }
+    }
+}
+
+/// Writes a packed A element: `x`, then (with two parts) its upper 32 bits shifted down.
+#[inline(always)]
+fn put_a(parts: &mut [i64], x: i64) {
+    parts[0] = x;
+    if let Some(hi) = parts.get_mut(1) {
+        *hi = ((x as u64) >> 32) as i64;
     }
 }
