@@ -860,6 +860,27 @@ mod tests {
     }
 
     #[test]
+    fn fma_peaks_exist_exactly_for_their_levels() {
+        assert!(f32_fma_peak(Isa::Scalar, true).is_err());
+        for isa in f32_fma_peak_levels() {
+            let peak = f32_fma_peak(isa, true).unwrap();
+            assert_eq!(peak.name, format!("f32_fma_peak_{isa}"));
+            assert!(peak.value > 0.0, "{peak:?}");
+        }
+        let expected: &[Isa] = if cfg!(target_arch = "x86_64") {
+            &[Isa::Avx2, Isa::Avx512]
+        } else {
+            &[Isa::Neon]
+        };
+        let expected: Vec<Isa> = expected
+            .iter()
+            .copied()
+            .filter(|i| i.is_available())
+            .collect();
+        assert_eq!(f32_fma_peak_levels(), expected);
+    }
+
+    #[test]
     fn i64_madd_peak_exists_exactly_for_avx512() {
         assert!(i64_madd_peak(Isa::Scalar, true).is_err());
         for isa in i64_madd_peak_levels() {
