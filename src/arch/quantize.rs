@@ -23,7 +23,7 @@ use crate::reference::quantize::{RowParams, check_finite, min_max, row_params};
 
 /// Elements handled per step: a multiple of every vector width (4, 8, 16 lanes) and of
 /// every codes-per-byte count, so each step writes whole code bytes.
-const CHUNK: usize = 16;
+pub(crate) const CHUNK: usize = 16;
 
 /// The operations quantizers need beyond the embedding-bag ones.
 ///
@@ -44,6 +44,13 @@ pub(crate) trait QuantSimd: Simd {
     unsafe fn store_codes(p: *mut u8, v: Self::V);
     /// `LANES` bytes at `p` (unaligned), converted to f32.
     unsafe fn load_codes(p: *const u8) -> Self::V;
+
+    /// Packs sixteen codes below `2^BITS` (one per byte) into `2 · BITS` bytes, element 0
+    /// in the lowest bits, returned in the low bytes of a u64.
+    #[inline(always)]
+    unsafe fn pack16<const BITS: u32>(codes: &[u8; CHUNK]) -> u64 {
+        pack::<BITS>(&codes[..8]) | (pack::<BITS>(&codes[8..]) << (8 * BITS))
+    }
 }
 
 /// Bytes of one input element of format `FMT` (`ROW_F32` or `ROW_F16`).
@@ -282,8 +289,8 @@ unsafe fn code_chunk<S: QuantSimd, const FMT: u8, const BITS: u32>(
         } else {
             // Codes of padding lanes must not reach the last byte.
             buf[n..].fill(0);
-            // Sixteen codes fill 2 · BITS ≤ 8 bytes: both halves fit one u64.
-            let word = pack::<BITS>(&buf[..8]) | (pack::<BITS>(&buf[8..]) << (8 * BITS));
+            // Sixteen codes fill 2 · BITS ≤ 8 bytes: one u64.
+            let word = S::pack16::<BITS>(&buf);
             let bytes = (n * BITS as usize).div_ceil(8);
             std::ptr::copy_nonoverlapping(word.to_le_bytes().as_ptr(), dst, bytes);
         }

@@ -3,7 +3,8 @@
 
 use std::arch::x86_64::*;
 
-use crate::arch::quantize::{QuantSimd, quantize_kernels};
+use crate::arch::quantize::{CHUNK, QuantSimd, quantize_kernels};
+use crate::arch::x86_64::quantize_avx2::pack16_sse;
 use crate::arch::x86_64::sls_avx512::Avx512;
 
 impl QuantSimd for Avx512 {
@@ -43,6 +44,12 @@ impl QuantSimd for Avx512 {
     unsafe fn load_codes(p: *const u8) -> __m512 {
         // SAFETY: as for `min`; the caller provides sixteen readable bytes at `p`.
         unsafe { _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(p.cast()))) }
+    }
+
+    #[inline(always)]
+    unsafe fn pack16<const BITS: u32>(codes: &[u8; CHUNK]) -> u64 {
+        // SAFETY: as for `min`; AVX-512 includes SSSE3 and SSE4.1.
+        unsafe { pack16_sse::<BITS>(codes) }
     }
 }
 
