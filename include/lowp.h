@@ -418,6 +418,22 @@ lowp_status lowp_gemm_u8i8_packed(size_t m, const uint8_t *a, size_t a_len, size
                                   const lowp_output_stage *stage, void *out, size_t out_len,
                                   size_t out_stride);
 
+/**
+ * One block of lowp_gemm_u8i8_packed, for engines that bring their own threads: rows
+ * row_begin .. row_end and columns col_begin .. col_end (exclusive, within n) of the result,
+ * element (i, j) written to out[(i - row_begin) * out_stride + (j - col_begin)]. A is indexed
+ * by the global row (a holds rows from 0) and the stage's per-column arrays by the global
+ * column (all n values). Threads calling this with disjoint blocks that cover the result
+ * compute exactly one lowp_gemm_u8i8_packed call, without synchronisation. Otherwise as
+ * lowp_gemm_u8i8_packed; a decreasing range or columns beyond n is LOWP_ERR_BAD_PARAMETER.
+ */
+lowp_status lowp_gemm_u8i8_packed_block(size_t row_begin, size_t row_end, size_t col_begin,
+                                        size_t col_end, const uint8_t *a, size_t a_len,
+                                        size_t a_stride, uint8_t a_zero_point,
+                                        const lowp_packed_b *packed,
+                                        const lowp_output_stage *stage, void *out,
+                                        size_t out_len, size_t out_stride);
+
 /* ---------------------------------------------------------------- feature interaction */
 
 /** A borrowed array of vectors' elements. */

@@ -299,6 +299,7 @@ fn check_output(stdout: &str) {
         ("gemm_i64", 16),
         ("interaction", 2 * 2 * 2 * 2 * 3),
         ("gemm_u8i8", 2 * 2 * 5),
+        ("gemm_u8i8_block", 2 * 2 * 5),
         ("quantize", 3 * 2),
         ("quantize_rows", 3 + 2),
     ]

@@ -7,8 +7,8 @@ use super::{
 };
 use crate::error::strided_len;
 use crate::gemm::{
-    GemmOutput, MatMut, MatRef, OutputStage, PackedB, PerColumn, QuantType, RequantBias,
-    WeightLayout, gemm_i64, gemm_u8i8_packed,
+    GemmOutput, MatMut, MatRef, OutputStage, PackedB, PerColumn, QuantType, RequantBias, U8I8Block,
+    WeightLayout, gemm_i64, gemm_u8i8_block, gemm_u8i8_packed,
 };
 
 /// `LOWP_ROW_MAJOR` (CBLAS's `CblasRowMajor`).
@@ -334,87 +334,145 @@ pub unsafe extern "C" fn lowp_gemm_u8i8_packed(
     out_stride: usize,
 ) -> LowpStatus {
     guard("lowp_gemm_u8i8_packed", || {
-        // SAFETY (all blocks): the header's contract makes each pointer valid for the
-        // length passed or implied (n per-column values); the helpers check NULL,
-        // alignment and sizes first.
-        let b = unsafe { packed_ref(packed) }?;
-        let s = unsafe { read_in(stage, "stage") }?;
-        let n = b.n();
-        let a = unsafe { slice_in(a, a_len, "a") }?;
-        let scales = || unsafe { per_column(s.scales, s.num_scales, "stage->scales") };
-        let relu = s.relu != 0;
-        let (stage, out) = match s.kind {
-            0 => (
-                OutputStage::RawI32,
-                GemmOutput::I32(unsafe { slice_out(out.cast(), out_len, "out") }?),
-            ),
-            1 | 2 => {
-                let bias = match s.bias_kind {
-                    0 => RequantBias::None,
-                    1 => RequantBias::I32(unsafe { slice_in(s.bias_i32, n, "stage->bias_i32") }?),
-                    2 => RequantBias::F32 {
-                        bias: unsafe { slice_in(s.bias_f32, n, "stage->bias_f32") }?,
-                        act_times_w_scale: unsafe {
-                            per_column(
-                                s.act_times_w_scale,
-                                s.num_act_times_w_scale,
-                                "stage->act_times_w_scale",
-                            )
-                        }?,
-                    },
-                    other => {
-                        return Err(Failure::bad_parameter(
-                            "stage->bias_kind",
-                            format!("{other} is not a lowp_bias_kind value"),
-                        ));
-                    }
-                };
-                let (ty, out) = if s.kind == 1 {
-                    let o = unsafe { slice_out(out.cast::<u8>(), out_len, "out") }?;
-                    (QuantType::U8, GemmOutput::U8(o))
-                } else {
-                    let o = unsafe { slice_out(out.cast::<i8>(), out_len, "out") }?;
-                    (QuantType::I8, GemmOutput::I8(o))
-                };
-                let stage = OutputStage::Requantize {
-                    out: ty,
-                    bias,
-                    multiplier: scales()?,
-                    zero_point: s.zero_point,
-                    relu,
-                };
-                (stage, out)
-            }
-            3 => {
-                let bias = match s.bias_kind {
-                    0 => None,
-                    2 => Some(unsafe { slice_in(s.bias_f32, n, "stage->bias_f32") }?),
-                    other => {
-                        return Err(Failure::bad_parameter(
-                            "stage->bias_kind",
-                            format!(
-                                "{other}: a dequantizing stage takes LOWP_BIAS_NONE or LOWP_BIAS_F32"
-                            ),
-                        ));
-                    }
-                };
-                let stage = OutputStage::Dequantize {
-                    a_scale: s.a_scale,
-                    b_scale: scales()?,
-                    bias,
-                    relu,
-                };
-                let out = GemmOutput::F32(unsafe { slice_out(out.cast(), out_len, "out") }?);
-                (stage, out)
-            }
-            other => {
-                return Err(Failure::bad_parameter(
-                    "stage->kind",
-                    format!("{other} is not a lowp_stage_kind value"),
-                ));
-            }
-        };
+        // SAFETY: the header's contract makes each pointer valid for the length passed
+        // or implied (n per-column values); the helpers check NULL, alignment and sizes.
+        let (b, a, stage, out) = unsafe { u8i8_operands(a, a_len, packed, stage, out, out_len) }?;
         gemm_u8i8_packed(m, a, a_stride, a_zero_point, b, &stage, out, out_stride)?;
+        Ok(())
+    })
+}
+
+/// The operands of a u8 × i8 call: the packing, A, the stage and the output buffer of
+/// the stage's type.
+///
+/// # Safety
+///
+/// As [`lowp_gemm_u8i8_packed`].
+#[allow(clippy::type_complexity)]
+unsafe fn u8i8_operands<'a>(
+    a: *const u8,
+    a_len: usize,
+    packed: *const LowpPackedB,
+    stage: *const LowpOutputStage,
+    out: *mut std::ffi::c_void,
+    out_len: usize,
+) -> FfiResult<(&'a PackedB, &'a [u8], OutputStage<'a>, GemmOutput<'a>)> {
+    // SAFETY (all blocks): forwarded from the caller; the helpers check NULL, alignment
+    // and sizes first.
+    let b = unsafe { packed_ref(packed) }?;
+    let s = unsafe { read_in(stage, "stage") }?;
+    let n = b.n();
+    let a = unsafe { slice_in(a, a_len, "a") }?;
+    let scales = || unsafe { per_column(s.scales, s.num_scales, "stage->scales") };
+    let relu = s.relu != 0;
+    let (stage, out) = match s.kind {
+        0 => (
+            OutputStage::RawI32,
+            GemmOutput::I32(unsafe { slice_out(out.cast(), out_len, "out") }?),
+        ),
+        1 | 2 => {
+            let bias = match s.bias_kind {
+                0 => RequantBias::None,
+                1 => RequantBias::I32(unsafe { slice_in(s.bias_i32, n, "stage->bias_i32") }?),
+                2 => RequantBias::F32 {
+                    bias: unsafe { slice_in(s.bias_f32, n, "stage->bias_f32") }?,
+                    act_times_w_scale: unsafe {
+                        per_column(
+                            s.act_times_w_scale,
+                            s.num_act_times_w_scale,
+                            "stage->act_times_w_scale",
+                        )
+                    }?,
+                },
+                other => {
+                    return Err(Failure::bad_parameter(
+                        "stage->bias_kind",
+                        format!("{other} is not a lowp_bias_kind value"),
+                    ));
+                }
+            };
+            let (ty, out) = if s.kind == 1 {
+                let o = unsafe { slice_out(out.cast::<u8>(), out_len, "out") }?;
+                (QuantType::U8, GemmOutput::U8(o))
+            } else {
+                let o = unsafe { slice_out(out.cast::<i8>(), out_len, "out") }?;
+                (QuantType::I8, GemmOutput::I8(o))
+            };
+            let stage = OutputStage::Requantize {
+                out: ty,
+                bias,
+                multiplier: scales()?,
+                zero_point: s.zero_point,
+                relu,
+            };
+            (stage, out)
+        }
+        3 => {
+            let bias = match s.bias_kind {
+                0 => None,
+                2 => Some(unsafe { slice_in(s.bias_f32, n, "stage->bias_f32") }?),
+                other => {
+                    return Err(Failure::bad_parameter(
+                        "stage->bias_kind",
+                        format!(
+                            "{other}: a dequantizing stage takes LOWP_BIAS_NONE or LOWP_BIAS_F32"
+                        ),
+                    ));
+                }
+            };
+            let stage = OutputStage::Dequantize {
+                a_scale: s.a_scale,
+                b_scale: scales()?,
+                bias,
+                relu,
+            };
+            let out = GemmOutput::F32(unsafe { slice_out(out.cast(), out_len, "out") }?);
+            (stage, out)
+        }
+        other => {
+            return Err(Failure::bad_parameter(
+                "stage->kind",
+                format!("{other} is not a lowp_stage_kind value"),
+            ));
+        }
+    };
+    Ok((b, a, stage, out))
+}
+
+/// One block of a u8 × i8 GEMM, for engines' own threads: see the header.
+///
+/// # Safety
+///
+/// As [`lowp_gemm_u8i8_packed`].
+#[unsafe(no_mangle)]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn lowp_gemm_u8i8_packed_block(
+    row_begin: usize,
+    row_end: usize,
+    col_begin: usize,
+    col_end: usize,
+    a: *const u8,
+    a_len: usize,
+    a_stride: usize,
+    a_zero_point: u8,
+    packed: *const LowpPackedB,
+    stage: *const LowpOutputStage,
+    out: *mut std::ffi::c_void,
+    out_len: usize,
+    out_stride: usize,
+) -> LowpStatus {
+    guard("lowp_gemm_u8i8_packed_block", || {
+        // SAFETY: as in lowp_gemm_u8i8_packed.
+        let (b, a, stage, out) = unsafe { u8i8_operands(a, a_len, packed, stage, out, out_len) }?;
+        let block = U8I8Block {
+            a,
+            a_stride,
+            a_zero_point,
+            b,
+            rows: row_begin..row_end,
+            cols: col_begin..col_end,
+        };
+        gemm_u8i8_block(&block, &stage, out, out_stride)?;
         Ok(())
     })
 }

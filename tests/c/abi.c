@@ -459,6 +459,24 @@ static void gemms_u8i8(void) {
             printf("gemm_u8i8 %d %d %d isa %d :", (int)layout, per_col, stage_no, (int)isa);
             if (wide) print_hex32(out32, QM * Q_OUT_STRIDE);
             else print_hex8(out8, QM * Q_OUT_STRIDE);
+            /* The same result from four blocks: rows 0..2 and 2..QM, columns 0..16 and
+             * 16..QN, each written at its place in a fresh buffer. */
+            memset(out32, 0xa5, sizeof out32);
+            memset(out8, 0xa5, sizeof out8);
+            static const size_t row_cut[3] = {0, 2, QM}, col_cut[3] = {0, 16, QN};
+            for (int r = 0; r < 2; r++)
+                for (int c = 0; c < 2; c++) {
+                    size_t at = row_cut[r] * Q_OUT_STRIDE + col_cut[c];
+                    void *part = wide ? (void *)(out32 + at) : (void *)(out8 + at);
+                    check(lowp_gemm_u8i8_packed_block(row_cut[r], row_cut[r + 1], col_cut[c],
+                                                      col_cut[c + 1], a, sizeof a, Q_A_STRIDE, 3,
+                                                      packed, &stage, part,
+                                                      QM * Q_OUT_STRIDE - at, Q_OUT_STRIDE),
+                          "lowp_gemm_u8i8_packed_block");
+                }
+            printf("gemm_u8i8_block %d %d %d isa %d :", (int)layout, per_col, stage_no, (int)isa);
+            if (wide) print_hex32(out32, QM * Q_OUT_STRIDE);
+            else print_hex8(out8, QM * Q_OUT_STRIDE);
         }
         if (layout == LOWP_WEIGHTS_N_BY_K && per_col) {
             lowp_output_stage bad;

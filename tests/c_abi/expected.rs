@@ -203,7 +203,7 @@ pub fn check_results(lines: &[&str]) -> BTreeMap<String, usize> {
             }
             "gemm_i64" => gemm_i64_expected(&k),
             "interaction" => interaction_expected(&k),
-            "gemm_u8i8" => {
+            "gemm_u8i8" | "gemm_u8i8_block" => {
                 let packed = lowp::PackedB::new(
                     &[0i8],
                     1,
