@@ -21,8 +21,8 @@
  *    LOWP_ERR_BAD_PARAMETER.
  *  - Every function is thread-safe: it touches only its arguments (and the calling thread's
  *    error message). Outputs must not overlap inputs.
- *  - lowp never lets a panic or C++ exception cross this boundary and never aborts the
- *    process on bad input: an internal bug is reported as LOWP_ERR_PANIC.
+ *  - No Rust panic crosses this boundary and bad input never aborts the process: every
+ *    call runs under a panic guard, and an internal bug is reported as LOWP_ERR_PANIC.
  *  - Results are bit-identical on every instruction-set level (and to FBGEMM where
  *    FBGEMM is exact).
  */

@@ -262,7 +262,10 @@ fn header_compiles_as_cpp() {
         }
     };
     let Some(cxx) = &tools.cxx else {
-        println!("c_abi: the C++ test does not run on this target: no C++ compiler on PATH");
+        println!(
+            "c_abi: the C++ test does not run on this target: no C++ compiler matching {} on PATH",
+            tools.cc
+        );
         return;
     };
     let stdout = build_and_run(
