@@ -17,7 +17,7 @@ use crate::gemm::{
 };
 
 /// Largest register tile: rows.
-const MR_MAX: usize = 6;
+const MR_MAX: usize = 8;
 /// Largest register tile: panels of 16 columns.
 const NP_MAX: usize = 4;
 
@@ -26,7 +26,7 @@ const NP_MAX: usize = 4;
 /// Methods are `#[inline(always)]`; they may only run inside the kernel compiled for the
 /// instruction set (the trait's contract).
 pub(crate) trait Dot {
-    /// Rows per register tile (≤ 6).
+    /// Rows per register tile (≤ 8).
     const MR: usize;
     /// Panels per register tile (≤ 4).
     const NP: usize;
@@ -434,7 +434,9 @@ unsafe fn tile_by_rows<D: Dot>(
             3 => tile_by_panels::<D, 3>(np, ctx, i, p, steps, slot, state, acc),
             4 => tile_by_panels::<D, 4>(np, ctx, i, p, steps, slot, state, acc),
             5 => tile_by_panels::<D, 5>(np, ctx, i, p, steps, slot, state, acc),
-            _ => tile_by_panels::<D, 6>(np, ctx, i, p, steps, slot, state, acc),
+            6 => tile_by_panels::<D, 6>(np, ctx, i, p, steps, slot, state, acc),
+            7 => tile_by_panels::<D, 7>(np, ctx, i, p, steps, slot, state, acc),
+            _ => tile_by_panels::<D, 8>(np, ctx, i, p, steps, slot, state, acc),
         }
     }
 }

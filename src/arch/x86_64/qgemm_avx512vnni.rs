@@ -3,9 +3,11 @@
 //! each column's four products to its i32 lane. The products and their four-term sums are
 //! exact (|Σ| ≤ 4 · 255 · 128), the lane addition wraps like the reference.
 //!
-//! Register tile: 6 rows × 4 panels (64 columns) = 24 accumulators, 4 line registers and
-//! one broadcast, within the 32 zmm; per K step 4 line loads and 6 broadcasts feed 24
-//! `vpdpbusd`. The epilogue is the AVX-512 one ([`Avx512Epi`]).
+//! Register tile: 8 rows × 3 panels (48 columns) = 24 accumulators, 3 line registers and
+//! one broadcast, within the 32 zmm; per K step 3 line loads and 8 broadcasts feed 24
+//! `vpdpbusd`, and batches of 16 and 64 rows split into whole tiles. A single row takes 8
+//! panels (8 independent accumulators per line of A). The epilogue is the AVX-512 one
+//! ([`Avx512Epi`]).
 
 use std::arch::x86_64::*;
 
@@ -18,8 +20,8 @@ use crate::gemm::{GemmOutput, OutputStage, U8I8Block};
 pub(crate) struct Vnni;
 
 impl Dot for Vnni {
-    const MR: usize = 6;
-    const NP: usize = 4;
+    const MR: usize = 8;
+    const NP: usize = 3;
     const NP1: usize = 8;
     const LINE_BYTES: usize = 64;
     type A = __m512i;
