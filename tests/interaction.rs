@@ -435,6 +435,14 @@ fn bad_inputs_give_exact_errors() {
             what: "interaction output size"
         })
     );
+    // One sample's F × d does not fit, even with no sample at all.
+    let empty = InteractionOptions::new(0, 1 << 20, 1 << 50);
+    assert_eq!(
+        call(&empty, &[], Embeddings::Block(Vectors::F32(&[])), 0),
+        Err(Error::SizeOverflow {
+            what: "interaction scratch size"
+        })
+    );
     // An explicit level this CPU lacks.
     let foreign = if cfg!(target_arch = "aarch64") {
         Isa::Avx2

@@ -58,6 +58,10 @@ pub(crate) unsafe fn interaction<S: Transpose>(
     problem: &InteractionProblem<'_>,
     out: &mut Output<'_>,
 ) -> Result<()> {
+    if problem.batch == 0 {
+        // Nothing to write, and no input bounds the scratch of one sample.
+        return Ok(());
+    }
     let (f_count, d) = (problem.features, problem.dim);
     // The sample's vectors row-major and their transpose, both padded with zeros to whole
     // `LANES × LANES` blocks: `F` up to `tile_cols`, `d` up to `dpad`.

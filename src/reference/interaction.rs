@@ -36,6 +36,10 @@ pub(crate) fn interaction_checked(
     problem: &InteractionProblem<'_>,
     out: &mut Output<'_>,
 ) -> Result<()> {
+    if problem.batch == 0 {
+        // Nothing to write, and no input bounds the scratch of one sample.
+        return Ok(());
+    }
     let (f_count, d) = (problem.features, problem.dim);
     let mut vectors = vec![0f32; f_count * d];
     let mut row = vec![0f32; problem.row_len];
