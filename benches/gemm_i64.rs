@@ -114,15 +114,17 @@ fn summary() {
         if scalar {
             scalar_gops = Some(g);
         }
+        let (peak, ratio) = if peaks.is_empty() {
+            ("none".to_owned(), "null".to_owned())
+        } else {
+            (
+                format!("{:.2} GOPS", median(peaks)),
+                format!("{:.3}", median(ratios)),
+            )
+        };
         println!(
-            "summary {:<8} {g:>7.2} GOPS  peak {}  ratio to peak {}  × scalar {}",
+            "summary {:<8} {g:>7.2} GOPS  peak {peak}  ratio to peak {ratio}  × scalar {}",
             entry.isa.name(),
-            (!peaks.is_empty())
-                .then(|| format!("{:.2} GOPS", median(peaks)))
-                .unwrap_or("none".into()),
-            (!ratios.is_empty())
-                .then(|| format!("{:.3}", median(ratios)))
-                .unwrap_or("null".into()),
             scalar_gops.map_or("null".to_owned(), |s| format!("{:.2}", g / s)),
         );
     }

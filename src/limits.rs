@@ -380,7 +380,7 @@ fn run_i64_madd(isa: Isa, rounds: u64) -> Option<u64> {
             Some(rounds * peak::I64_MADD_OPS_PER_ROUND)
         }
         _ => {
-            let _ = a;
+            let _ = (a, rounds);
             None
         }
     }

@@ -189,8 +189,8 @@ pub enum MatrixOp {
 /// Each operand is stored row-major with its own leading dimension (the distance between
 /// stored rows): A is `m × k` with `lda ≥ k` (`k × m` with `lda ≥ m` when `transa` is
 /// [`MatrixOp::Transpose`]), B is `k × n` with `ldb ≥ n` (`n × k` with `ldb ≥ k` when
-/// transposed), C is `m × n` with `ldc ≥ n`; as in CBLAS, every leading dimension is at least
-/// 1. A slice needs `(rows − 1) · ld + row width` elements (none for an empty matrix);
+/// transposed), C is `m × n` with `ldc ≥ n`; as in CBLAS, no leading dimension is 0. A
+/// slice needs `(rows − 1) · ld + row width` elements (none for an empty matrix);
 /// elements between stored rows are never read, nor, in C, written. The operands become
 /// strided views (a transposed operand is not copied) and the call goes to [`gemm_i64`],
 /// on `isa` or the automatic level when `None`; bit-identical to the reference on every
