@@ -218,6 +218,34 @@ fn declared_functions() -> Vec<String> {
     names
 }
 
+/// Functions `src/ffi.rs` and `src/ffi/*.rs` export.
+fn exported_functions() -> BTreeSet<String> {
+    let mut files = vec![manifest().join("src/ffi.rs")];
+    for entry in std::fs::read_dir(manifest().join("src/ffi"))
+        .unwrap()
+        .flatten()
+    {
+        files.push(entry.path());
+    }
+    let mut names = BTreeSet::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for piece in text.split("extern \"C\" fn ").skip(1) {
+            names.insert(piece.split('(').next().unwrap().trim().to_string());
+        }
+    }
+    names
+}
+
+/// The header declares exactly what the Rust side exports (a function missing from the
+/// Rust side would also fail to link below).
+#[test]
+fn header_declares_every_export() {
+    let declared: BTreeSet<String> = declared_functions().into_iter().collect();
+    assert!(declared.len() >= 15, "header parse found {declared:?}");
+    assert_eq!(declared, exported_functions());
+}
+
 #[test]
 fn c_program_matches_rust() {
     let tools = match toolchain() {
