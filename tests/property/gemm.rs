@@ -1,7 +1,10 @@
 //! u8 × i8 GEMM with every output stage, and wrapping i64 GEMM over strided views.
 
 use lowp::registry::Op;
-use lowp::{MatMut, MatRef, OutputStage, QuantType, RequantBias, U8I8Problem, reference};
+use lowp::{
+    MatMut, MatRef, OutputStage, PackedB, QuantType, RequantBias, U8I8Block, U8I8Problem,
+    WeightLayout, gemm_u8i8_block, reference,
+};
 use proptest::prelude::*;
 use proptest::sample::select;
 use proptest::test_runner::TestCaseError;
@@ -215,6 +218,48 @@ fn check_u8i8<T: GemmOut>(case: &U8I8Case) -> Result<(), TestCaseError> {
             Path::Reference => reference::gemm_u8i8(&problem, &stage, &mut T::output(out), stride),
             Path::Level(isa) => {
                 lowp::gemm_u8i8(&problem, &stage, T::output(out), stride, Some(isa))
+            }
+        },
+    )?;
+    prop_assert_eq!(result, Ok(()));
+    // The same result from weights packed once as PyTorch's `out × in`, computed in four
+    // blocks (rows and columns cut off any tile or panel boundary), as engines' threads
+    // would, each written in place through its own output offset.
+    let (m, k) = (case.m, case.k);
+    let bt: Vec<i8> = (0..n * k).map(|t| case.b[(t % k) * n + t / k]).collect();
+    let (row_cut, col_cut) = (m / 2, n * 2 / 5);
+    let result = agree(
+        &out,
+        |i| i % stride < n,
+        |path, out| match path {
+            Path::Reference => reference::gemm_u8i8(&problem, &stage, &mut T::output(out), stride),
+            Path::Level(isa) => {
+                let packed = PackedB::new(
+                    &bt,
+                    k,
+                    n,
+                    WeightLayout::NByK,
+                    case.b_zero_point.view(),
+                    Some(isa),
+                )?;
+                for rows in [0..row_cut, row_cut..m] {
+                    for cols in [0..col_cut, col_cut..n] {
+                        if rows.is_empty() || cols.is_empty() {
+                            continue;
+                        }
+                        let at = rows.start * stride + cols.start;
+                        let block = U8I8Block {
+                            a: &case.a,
+                            a_stride: case.a_stride,
+                            a_zero_point: case.a_zero_point,
+                            b: &packed,
+                            rows: rows.clone(),
+                            cols,
+                        };
+                        gemm_u8i8_block(&block, &stage, T::output(&mut out[at..]), stride)?;
+                    }
+                }
+                Ok(())
             }
         },
     )?;
