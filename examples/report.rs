@@ -308,7 +308,8 @@ fn u8i8_row(entry: &Entry, m: usize, limits: &[Limit], quick: bool) -> KernelRow
     let mut out = vec![0u8; case.out_len()];
     let secs = secs_per_call(quick, || timed(|| case.run(entry, &mut out)));
     // M ≤ 4 is a GEMV: judged by the in-cache read bandwidth over the packed weights;
-    // larger batches by the best int8 dot-product peak.
+    // larger batches by the int8 dot-product peak of the kernel's own level (the best one
+    // when its level has no peak loop).
     let gemv = m <= 4;
     let peak = limits
         .iter()
@@ -322,7 +323,11 @@ fn u8i8_row(entry: &Entry, m: usize, limits: &[Limit], quick: bool) -> KernelRow
                 l.kind == LimitKind::Int8DotPeak
             }
         })
-        .max_by(|a, b| a.value.total_cmp(&b.value));
+        .max_by(|a, b| {
+            (a.isa == entry.isa, a.value)
+                .partial_cmp(&(b.isa == entry.isa, b.value))
+                .expect("peaks are numbers")
+        });
     KernelRow {
         op: "gemm",
         isa: entry.isa,
