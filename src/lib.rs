@@ -46,8 +46,8 @@ pub use embedding::{Bags, IndexSlice, Output, Pooling, Weights, embedding_bag};
 pub use error::{Error, Result};
 pub use format::{Format, Table};
 pub use gemm::{
-    GemmOutput, MatMut, MatRef, OutputStage, PackedB, PerColumn, QuantType, RequantBias,
-    U8I8Block, U8I8Problem, WeightLayout, gemm_i64, gemm_u8i8, gemm_u8i8_block, gemm_u8i8_packed,
+    GemmOutput, MatMut, MatRef, OutputStage, PackedB, PerColumn, QuantType, RequantBias, U8I8Block,
+    U8I8Problem, WeightLayout, gemm_i64, gemm_u8i8, gemm_u8i8_block, gemm_u8i8_packed,
 };
 pub use gemm::{MatrixOp, gemm_i64_cblas};
 pub use interaction::{Embeddings, InteractionOptions, Vectors, interaction};

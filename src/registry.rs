@@ -219,6 +219,25 @@ const fn sls(isa: Isa, format: Format, spec: Spec) -> Entry {
     }
 }
 
+/// An embedding-bag kernel over quantized rows from `crate::arch`'s `sls_q_*` files.
+const fn sls_q(isa: Isa, format: Format, spec: Spec) -> Entry {
+    let kernel = match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => crate::arch::x86_64::sls_q_avx2::kernel(format, spec),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => crate::arch::x86_64::sls_q_avx512::kernel(format, spec),
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => crate::arch::aarch64::sls_q_neon::kernel(format, spec),
+        _ => panic!("no quantized embedding-bag kernels at this level"),
+    };
+    Entry {
+        op: Op::EmbeddingBag(format),
+        isa,
+        spec,
+        kernel: Kernel::EmbeddingBag(kernel),
+    }
+}
+
 /// A u8 × i8 GEMM kernel from `crate::arch`'s `qgemm_*` files (any shape).
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 const fn qgemm(isa: Isa, kernel: GemmU8I8Fn) -> Entry {
@@ -249,25 +268,6 @@ const fn interaction(isa: Isa, kernel: InteractionFn) -> Entry {
         isa,
         spec: Spec::Any,
         kernel: Kernel::Interaction(kernel),
-    }
-}
-
-/// An embedding-bag kernel over quantized rows from `crate::arch`'s `sls_q_*` files.
-const fn sls_q(isa: Isa, format: Format, spec: Spec) -> Entry {
-    let kernel = match isa {
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => crate::arch::x86_64::sls_q_avx2::kernel(format, spec),
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => crate::arch::x86_64::sls_q_avx512::kernel(format, spec),
-        #[cfg(target_arch = "aarch64")]
-        Isa::Neon => crate::arch::aarch64::sls_q_neon::kernel(format, spec),
-        _ => panic!("no quantized embedding-bag kernels at this level"),
-    };
-    Entry {
-        op: Op::EmbeddingBag(format),
-        isa,
-        spec,
-        kernel: Kernel::EmbeddingBag(kernel),
     }
 }
 
@@ -368,7 +368,10 @@ pub static ENTRIES: &[Entry] = &[
     #[cfg(target_arch = "x86_64")]
     qgemm(Isa::Avx512, crate::arch::x86_64::qgemm_avx512::gemm_u8i8),
     #[cfg(target_arch = "x86_64")]
-    qgemm(Isa::Avx512Vnni, crate::arch::x86_64::qgemm_avx512vnni::gemm_u8i8),
+    qgemm(
+        Isa::Avx512Vnni,
+        crate::arch::x86_64::qgemm_avx512vnni::gemm_u8i8,
+    ),
     #[cfg(target_arch = "aarch64")]
     qgemm(Isa::NeonDot, crate::arch::aarch64::qgemm_neondot::gemm_u8i8),
     scalar(Op::GemmI64, Kernel::GemmI64(reference::gemm_i64)),
@@ -383,11 +386,20 @@ pub static ENTRIES: &[Entry] = &[
         Kernel::Interaction(reference::interaction_checked),
     ),
     #[cfg(target_arch = "x86_64")]
-    interaction(Isa::Avx2, crate::arch::x86_64::interaction_avx2::interaction),
+    interaction(
+        Isa::Avx2,
+        crate::arch::x86_64::interaction_avx2::interaction,
+    ),
     #[cfg(target_arch = "x86_64")]
-    interaction(Isa::Avx512, crate::arch::x86_64::interaction_avx512::interaction),
+    interaction(
+        Isa::Avx512,
+        crate::arch::x86_64::interaction_avx512::interaction,
+    ),
     #[cfg(target_arch = "aarch64")]
-    interaction(Isa::Neon, crate::arch::aarch64::interaction_neon::interaction),
+    interaction(
+        Isa::Neon,
+        crate::arch::aarch64::interaction_neon::interaction,
+    ),
     #[cfg(target_arch = "x86_64")]
     sls(Isa::Avx2, Format::F32, Spec::Dim(16)),
     #[cfg(target_arch = "x86_64")]

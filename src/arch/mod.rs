@@ -8,8 +8,8 @@ pub(crate) mod i64gemm;
 pub(crate) mod interaction;
 pub(crate) mod peak_fma;
 pub(crate) mod prefetch;
-pub(crate) mod quantize;
 pub(crate) mod qgemm;
+pub(crate) mod quantize;
 pub(crate) mod sls;
 pub(crate) mod sls_quant;
 #[cfg(target_arch = "x86_64")]
