@@ -15,8 +15,8 @@ mod pack;
 pub(crate) use pack::{PANEL, PackedParts, QUAD};
 pub use pack::{PackedB, WeightLayout};
 
-pub(crate) use i64::validate_i64;
 pub use i64::{MatMut, MatRef, MatrixOp, gemm_i64, gemm_i64_cblas};
+pub(crate) use i64::{ranges_overlap, validate_i64};
 
 /// A value given once for the whole tensor or once per output column.
 #[derive(Clone, Copy, Debug)]

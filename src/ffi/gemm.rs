@@ -8,7 +8,7 @@ use super::{
 use crate::error::strided_len;
 use crate::gemm::{
     GemmOutput, MatMut, MatRef, OutputStage, PackedB, PerColumn, QuantType, RequantBias, U8I8Block,
-    WeightLayout, gemm_i64, gemm_u8i8_block, gemm_u8i8_packed,
+    WeightLayout, gemm_i64, gemm_u8i8_block, gemm_u8i8_packed, ranges_overlap,
 };
 
 /// `LOWP_ROW_MAJOR` (CBLAS's `CblasRowMajor`).
@@ -120,8 +120,10 @@ pub unsafe extern "C" fn lowp_gemm_i64(
         check_array(b, b_len, "B")?;
         check_array(c.cast_const(), c_len, "C")?;
         let c_bytes = byte_range(c.cast_const(), c_len);
-        for (name, range) in [("A", byte_range(a, a_len)), ("B", byte_range(b, b_len))] {
-            if c_bytes.start < range.end && range.start < c_bytes.end {
+        let c_elems = std::ptr::slice_from_raw_parts(c.cast_const(), c_len);
+        for (name, input, len) in [("A", a, a_len), ("B", b, b_len)] {
+            if ranges_overlap(c_elems, std::ptr::slice_from_raw_parts(input, len)) {
+                let range = byte_range(input, len);
                 return Err(Failure::new(
                     LowpStatus::Aliasing,
                     format!(
