@@ -239,7 +239,8 @@ const PLAN_BAG_LARGE: usize = 100;
 const PLAN_BAG_SMALL: usize = 20;
 
 /// One row per float table format, dimension of [`BENCH_DIMS`] and level: the kernel an
-/// embedding-bag plan resolves at that level, [`BENCH_BAGS`] bags of [`PLAN_BAG_LARGE`]
+/// embedding-bag plan resolves at that level, [`BENCH_BAGS`] bags (a tenth with `--quick`,
+/// where the scalar reference would otherwise take most of the minute) of [`PLAN_BAG_LARGE`]
 /// uniform indices over the large table, against the better (with or without the
 /// kernels' default prefetch) random-gather limit for that row size; then f32 rows of
 /// dimension 64 in bags of [`PLAN_BAG_SMALL`] over the small (in-L2) table against the
@@ -261,8 +262,9 @@ fn plan_bag_rows(buffer: &[u8], limits: &[Limit], quick: bool, report: &Report) 
         }
     }
     shapes.push((Format::F32, 64, TableSize::Small, PLAN_BAG_SMALL));
+    let num_bags = if quick { BENCH_BAGS / 10 } else { BENCH_BAGS };
     for (format, dim, size, bag) in shapes {
-        let case = BagCase::with_shape(size.table(buffer, format, dim), bag, BENCH_BAGS);
+        let case = BagCase::with_shape(size.table(buffer, format, dim), bag, num_bags);
         let rows = case.table.rows();
         let mut pool = IndexPool::with_batch_len(IndexDist::Uniform, size, rows, case.batch_len());
         // One batch checks every level; timed calls draw fresh ones.
@@ -291,7 +293,7 @@ fn plan_bag_rows(buffer: &[u8], limits: &[Limit], quick: bool, report: &Report) 
                 shape: vec![
                     ("dim", json!(dim)),
                     ("bag", json!(bag)),
-                    ("bags", json!(BENCH_BAGS)),
+                    ("bags", json!(num_bags)),
                     ("table", json!(size.name())),
                     ("index_dist", json!(IndexDist::Uniform.name())),
                 ],
