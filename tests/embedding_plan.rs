@@ -3,6 +3,9 @@
 //! types × weights × pooling × outputs × prefetch options), and one test per error a plan
 //! reports.
 
+mod common;
+
+use common::Lcg;
 use half::{bf16, f16};
 use lowp::embedding::plan::{
     EmbeddingBag, EmbeddingBagSpec, IndexType, OutputType, Prefetch, PrefetchHint, WeightsKind,
@@ -18,22 +21,12 @@ const ROWS: usize = 23;
 /// Bag lengths: empty, one, short, long, empty again.
 const LENGTHS: [usize; 6] = [0, 1, 5, 2, 40, 0];
 
-/// A tiny deterministic generator, so failures reproduce.
-struct Lcg(u64);
+/// This file's value distributions over the shared generator.
+trait FloatValues {
+    fn value(&mut self) -> f32;
+}
 
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        self.0 >> 33
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
+impl FloatValues for Lcg {
     /// Mostly ordinary values, sometimes ±0, denormals, huge values (sums overflow to
     /// ±inf) and infinities.
     fn value(&mut self) -> f32 {

@@ -6,6 +6,7 @@
 
 mod common;
 
+use common::Lcg;
 use common::guard::GuardedVec;
 use half::{bf16, f16};
 use lowp::embedding::plan::{
@@ -24,22 +25,13 @@ const ROWS: usize = 19;
 /// Bag lengths: empty, one, short, long, empty again.
 const LENGTHS: [usize; 6] = [0, 1, 5, 2, 40, 0];
 
-/// A tiny deterministic generator, so failures reproduce.
-struct Lcg(u64);
+/// This file's value distributions over the shared generator.
+trait QuantValues {
+    fn f32_value(&mut self) -> f32;
+    fn f16_bits(&mut self) -> u16;
+}
 
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        self.0 >> 33
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
+impl QuantValues for Lcg {
     /// An f32 scale, bias or weight: mostly ordinary, sometimes ±0, a denormal, huge
     /// (products overflow), infinite or NaN.
     fn f32_value(&mut self) -> f32 {
