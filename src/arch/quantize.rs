@@ -7,12 +7,14 @@
 //!   for the first zero, as the reference picks it;
 //! - the scale, bias and reciprocal of each row come from the reference's own
 //!   `row_params`, once per row;
-//! - each code is `round_half_even((x − offset) · inv)` in f32, lane by lane, clamped to
-//!   `[0, levels]` before the conversion (the same as the reference's clamp after it, since
-//!   rounding is monotone and the bounds are integers);
+//! - each code is `round_half_even((x − offset) · inv)` in f32, lane by lane, then clamped
+//!   to `[0, levels]` as an integer, as the reference clamps;
 //! - dequantized values are the same single fused multiply-add per element.
 //!
-//! A row holding NaN or an infinity is handed to the reference, which names the column.
+//! A row is read twice from L1: once for its range, once for its codes; the second pass
+//! rounds, narrows and packs four vectors of codes at a time, so a Q8 row of dimension 128
+//! costs two packing steps. A row holding NaN or an infinity is handed to the reference,
+//! which names the column.
 
 use crate::arch::sls::{ROW_BF16, ROW_F16, ROW_F32, Simd};
 use crate::embedding::Output;
@@ -21,9 +23,9 @@ use crate::format::{Format, Table, read_code, read_f16, read_f32};
 use crate::quantize::QuantInput;
 use crate::reference::quantize::{RowParams, check_finite, min_max, row_params};
 
-/// Elements handled per step: a multiple of every vector width (4, 8, 16 lanes) and of
-/// every codes-per-byte count, so each step writes whole code bytes.
-pub(crate) const CHUNK: usize = 16;
+/// Elements the dequantizer handles per step: a multiple of every vector width (4, 8, 16
+/// lanes) and of every codes-per-byte count, so each step reads whole code bytes.
+const CHUNK: usize = 16;
 
 /// The operations quantizers need beyond the embedding-bag ones.
 ///
@@ -31,25 +33,91 @@ pub(crate) const CHUNK: usize = 16;
 /// kernel that calls [`quantize`] or [`dequantize`]; every method may only run where that
 /// kernel may.
 pub(crate) trait QuantSimd: Simd {
-    /// Lane-wise minimum (inputs are finite; which zero is returned does not matter).
+    /// Whether [`QuantSimd::min`], [`QuantSimd::max`] and the reductions return NaN when
+    /// a lane is NaN (NEON's `fmin`/`fmax`); x86's `vminps`/`vmaxps` may drop it, so their
+    /// rows are checked for NaN separately.
+    const MIN_MAX_KEEP_NAN: bool;
+    /// Lane-wise minimum (which zero is returned does not matter).
     unsafe fn min(a: Self::V, b: Self::V) -> Self::V;
     /// Lane-wise maximum (as [`QuantSimd::min`]).
     unsafe fn max(a: Self::V, b: Self::V) -> Self::V;
-    /// The smallest lane (lanes are finite).
+    /// The smallest lane.
     unsafe fn reduce_min(v: Self::V) -> f32;
-    /// The largest lane (lanes are finite).
+    /// The largest lane.
     unsafe fn reduce_max(v: Self::V) -> f32;
-    /// Rounds each lane (in `[0, 255]`) to the nearest integer, ties to even, and stores the
-    /// `LANES` results as bytes at `p` (unaligned).
-    unsafe fn store_codes(p: *mut u8, v: Self::V);
+    /// Whether every lane is +0 or −0 (not when one is NaN).
+    unsafe fn all_zero(v: Self::V) -> bool;
+    /// Rounds the `4 · LANES` values of `v` (finite, at most `i32::MAX` in magnitude) to the
+    /// nearest integer, ties to even, clamps them to `[0, 2^BITS − 1]`, and stores them at
+    /// `p` (unaligned) as `BITS`-bit codes, packed as the quantized formats pack them:
+    /// `4 · LANES · BITS / 8` bytes.
+    unsafe fn store_codes<const BITS: u32>(p: *mut u8, v: [Self::V; 4]);
     /// `LANES` bytes at `p` (unaligned), converted to f32.
     unsafe fn load_codes(p: *const u8) -> Self::V;
+}
 
-    /// Packs sixteen codes below `2^BITS` (one per byte) into `2 · BITS` bytes, element 0
-    /// in the lowest bits, returned in the low bytes of a u64.
+/// The running range of some vectors: lane-wise minimum and maximum, and `x · 0` summed
+/// over them (±0 while every value is finite, NaN from the first NaN or infinity on).
+#[derive(Clone, Copy)]
+struct Range<V> {
+    lo: V,
+    hi: V,
+    poison: V,
+}
+
+impl<V: Copy> Range<V> {
+    /// The range of `v`.
     #[inline(always)]
-    unsafe fn pack16<const BITS: u32>(codes: &[u8; CHUNK]) -> u64 {
-        pack::<BITS>(&codes[..8]) | (pack::<BITS>(&codes[8..]) << (8 * BITS))
+    unsafe fn of<S: QuantSimd<V = V>>(v: V) -> Self {
+        // SAFETY: only called from code compiled for `S`.
+        let poison = unsafe { S::mul(v, S::zero()) };
+        Range {
+            lo: v,
+            hi: v,
+            poison,
+        }
+    }
+
+    /// The range widened by the lanes of `v`.
+    #[inline(always)]
+    unsafe fn add<S: QuantSimd<V = V>>(self, v: V) -> Self {
+        // SAFETY: only called from code compiled for `S`.
+        unsafe {
+            Range {
+                lo: S::min(self.lo, v),
+                hi: S::max(self.hi, v),
+                poison: if S::MIN_MAX_KEEP_NAN {
+                    self.poison
+                } else {
+                    S::fma(v, S::zero(), self.poison)
+                },
+            }
+        }
+    }
+
+    /// The range of both.
+    #[inline(always)]
+    unsafe fn join<S: QuantSimd<V = V>>(self, other: Self) -> Self {
+        // SAFETY: only called from code compiled for `S`.
+        unsafe {
+            Range {
+                lo: S::min(self.lo, other.lo),
+                hi: S::max(self.hi, other.hi),
+                poison: S::add(self.poison, other.poison),
+            }
+        }
+    }
+
+    /// The smallest and largest value seen, or `None` when there was a NaN or an infinity.
+    #[inline(always)]
+    unsafe fn reduce<S: QuantSimd<V = V>>(self) -> Option<(f32, f32)> {
+        // SAFETY: only called from code compiled for `S`.
+        unsafe {
+            let (lo, hi) = (S::reduce_min(self.lo), S::reduce_max(self.hi));
+            // Infinities reach the minimum or the maximum; a NaN reaches them where min and
+            // max keep it, else it shows in the poison.
+            (lo.is_finite() && hi.is_finite() && S::all_zero(self.poison)).then_some((lo, hi))
+        }
     }
 }
 
@@ -67,19 +135,6 @@ unsafe fn scalar_at<const FMT: u8>(p: *const u8, i: usize) -> f32 {
             p.cast::<f32>().add(i).read_unaligned()
         } else {
             half::f16::from_bits(p.cast::<u16>().add(i).read_unaligned()).to_f32()
-        }
-    }
-}
-
-/// The first `min(n, LANES)` elements at `p` in a vector (other lanes zero).
-#[inline(always)]
-unsafe fn load_upto<S: Simd, const FMT: u8>(p: *const u8, n: usize) -> S::V {
-    // SAFETY: the caller provides `min(n, LANES)` readable elements at `p`.
-    unsafe {
-        if n >= S::LANES {
-            S::load::<FMT>(p)
-        } else {
-            S::load_part::<FMT>(p, n)
         }
     }
 }
@@ -158,26 +213,26 @@ unsafe fn row_range<S: QuantSimd, const FMT: u8>(x: *const u8, dim: usize) -> Op
     let mut lo = f32::INFINITY;
     let mut hi = f32::NEG_INFINITY;
     let mut finite = true;
+    let at = |i: usize| x.wrapping_add(i * elem_bytes(FMT));
     // SAFETY: vectors read elements `0..full`, the scalar loop `full..dim`.
     unsafe {
         if full > 0 {
-            let mut vlo = S::load::<FMT>(x);
-            let mut vhi = vlo;
-            // `x · 0` is ±0 for a finite `x` and NaN otherwise; sums of zeros stay zero.
-            let zero = S::zero();
-            let mut poison = S::mul(vlo, zero);
-            for i in (S::LANES..full).step_by(S::LANES) {
-                let v = S::load::<FMT>(x.add(i * elem_bytes(FMT)));
-                vlo = S::min(vlo, v);
-                vhi = S::max(vhi, v);
-                poison = S::fma(v, zero, poison);
+            // Two independent chains, so that the row's vectors need not wait on each
+            // other's latency.
+            let mut even = Range::of::<S>(S::load::<FMT>(x));
+            let mut odd = even;
+            let mut i = S::LANES;
+            while i + 2 * S::LANES <= full {
+                odd = odd.add::<S>(S::load::<FMT>(at(i)));
+                even = even.add::<S>(S::load::<FMT>(at(i + S::LANES)));
+                i += 2 * S::LANES;
             }
-            let mut lanes = [0.0f32; 16];
-            S::store::<ROW_F32>(lanes.as_mut_ptr().cast(), poison);
-            finite = lanes[..S::LANES].iter().all(|p| *p == 0.0);
-            if finite {
-                lo = S::reduce_min(vlo);
-                hi = S::reduce_max(vhi);
+            if i < full {
+                odd = odd.add::<S>(S::load::<FMT>(at(i)));
+            }
+            match even.join::<S>(odd).reduce::<S>() {
+                Some((l, h)) => (lo, hi) = (l, h),
+                None => finite = false,
             }
         }
         for i in full..dim {
@@ -219,8 +274,8 @@ unsafe fn first_zero<const FMT: u8>(x: *const u8, dim: usize) -> f32 {
 ///
 /// # Safety
 ///
-/// `dim` readable elements at `x`; `out_row` is a whole row of `BITS`-bit codes for `dim`;
-/// the CPU runs `S`.
+/// `dim` readable elements at `x`; `out_row` is a whole row of `BITS`-bit codes for `dim`
+/// and its scale and bias; the CPU runs `S`.
 #[inline(always)]
 unsafe fn write_codes<S: QuantSimd, const FMT: u8, const BITS: u32>(
     x: *const u8,
@@ -232,98 +287,59 @@ unsafe fn write_codes<S: QuantSimd, const FMT: u8, const BITS: u32>(
     let (codes, scale_bias) = out_row.split_at_mut(code_bytes);
     scale_bias.copy_from_slice(params.scale_bias());
     let out = codes.as_mut_ptr();
-    // SAFETY: chunks read elements `col..col + n` (n ≤ CHUNK) of the row and write the
-    // `⌈n · BITS / 8⌉` code bytes from `col · BITS / 8`, all within the row.
+    let group = 4 * S::LANES;
+    // SAFETY: whole groups read elements `col..col + group` and write their
+    // `group · BITS / 8` code bytes from `col · BITS / 8`; the tail reads its `n` elements
+    // and writes the `⌈n · BITS / 8⌉` bytes holding their codes, all within the row.
     unsafe {
         let offset = S::splat(-params.offset);
         let inv = S::splat(params.inv);
-        let zero = S::zero();
-        let top = S::splat(params.levels as f32);
+        // `v + (−offset)` is `v − offset` bit for bit (IEEE defines subtraction so).
+        let scaled = |v: S::V| S::mul(S::add(v, offset), inv);
         let mut col = 0;
-        while col < dim {
-            let n = (dim - col).min(CHUNK);
+        while col + group <= dim {
             let src = x.add(col * elem_bytes(FMT));
-            let dst = out.add(col * BITS as usize / 8);
-            // Whole chunks get a constant `n`, so their loops and copies are unrolled.
-            if n == CHUNK {
-                code_chunk::<S, FMT, BITS>(src, CHUNK, dst, [offset, inv, zero, top]);
-            } else {
-                code_chunk::<S, FMT, BITS>(src, n, dst, [offset, inv, zero, top]);
+            let at = |k: usize| src.add(k * S::LANES * elem_bytes(FMT));
+            let v = [
+                scaled(S::load::<FMT>(at(0))),
+                scaled(S::load::<FMT>(at(1))),
+                scaled(S::load::<FMT>(at(2))),
+                scaled(S::load::<FMT>(at(3))),
+            ];
+            S::store_codes::<BITS>(out.add(col * BITS as usize / 8), v);
+            col += group;
+        }
+        if col < dim {
+            let n = dim - col;
+            let src = x.add(col * elem_bytes(FMT));
+            let mut v = [S::zero(); 4];
+            for (k, v) in v.iter_mut().enumerate() {
+                let first = k * S::LANES;
+                if first >= n {
+                    break;
+                }
+                let p = src.add(first * elem_bytes(FMT));
+                *v = scaled(if n - first >= S::LANES {
+                    S::load::<FMT>(p)
+                } else {
+                    S::load_part::<FMT>(p, n - first)
+                });
             }
-            col += n;
-        }
-    }
-}
-
-/// Writes the codes of the `n ≤ CHUNK` elements at `x` (whole bytes of them) to `dst`;
-/// `consts` are the splatted `−offset`, `inv`, 0 and `levels`.
-///
-/// # Safety
-///
-/// `n` readable elements at `x`, `⌈n · BITS / 8⌉` writable bytes at `dst`; the CPU runs `S`.
-#[inline(always)]
-unsafe fn code_chunk<S: QuantSimd, const FMT: u8, const BITS: u32>(
-    x: *const u8,
-    n: usize,
-    dst: *mut u8,
-    consts: [S::V; 4],
-) {
-    let mut buf = [0u8; CHUNK];
-    // SAFETY: vectors read elements `k..k + min(LANES, n − k)` and write `LANES ≤ CHUNK − k`
-    // bytes of `buf` (or of `dst`, for whole Q8 chunks); the copies write the caller's
-    // `⌈n · BITS / 8⌉` bytes.
-    unsafe {
-        if BITS == 8 && n == CHUNK {
-            for k in (0..CHUNK).step_by(S::LANES) {
-                let v = S::load::<FMT>(x.add(k * elem_bytes(FMT)));
-                S::store_codes(dst.add(k), scaled::<S>(v, consts));
-            }
-            return;
-        }
-        for k in (0..n).step_by(S::LANES) {
-            let v = load_upto::<S, FMT>(x.add(k * elem_bytes(FMT)), n - k);
-            S::store_codes(buf.as_mut_ptr().add(k), scaled::<S>(v, consts));
-        }
-        if BITS == 8 {
-            std::ptr::copy_nonoverlapping(buf.as_ptr(), dst, n);
-        } else {
-            // Codes of padding lanes must not reach the last byte.
-            buf[n..].fill(0);
-            // Sixteen codes fill 2 · BITS ≤ 8 bytes: one u64.
-            let word = S::pack16::<BITS>(&buf);
+            let mut buf = [0u8; 64];
+            S::store_codes::<BITS>(buf.as_mut_ptr(), v);
             let bytes = (n * BITS as usize).div_ceil(8);
-            std::ptr::copy_nonoverlapping(word.to_le_bytes().as_ptr(), dst, bytes);
+            // Codes of the padding lanes must not reach the unused bits of the last byte.
+            let used_bits = (n * BITS as usize) % 8;
+            if used_bits != 0 {
+                buf[bytes - 1] &= (1u8 << used_bits) - 1;
+            }
+            std::ptr::copy_nonoverlapping(buf.as_ptr(), out.add(col * BITS as usize / 8), bytes);
         }
     }
 }
 
-/// `clamp((v − offset) · inv, 0, levels)` lane by lane, from the splatted `consts` `[−offset,
-/// inv, 0, levels]`: the reference's code before rounding.
-#[inline(always)]
-unsafe fn scaled<S: QuantSimd>(v: S::V, [offset, inv, zero, top]: [S::V; 4]) -> S::V {
-    // SAFETY: only called from code compiled for `S` (this module's kernels).
-    // `v + (−offset)` is `v − offset` bit for bit (IEEE defines subtraction so).
-    unsafe { S::min(S::max(S::mul(S::add(v, offset), inv), zero), top) }
-}
-
-/// Packs eight codes below `2^BITS` (one per byte) into `BITS` bytes, element 0 in the
-/// lowest bits, returned in the low bytes of a u64.
-#[inline(always)]
-fn pack<const BITS: u32>(codes: &[u8]) -> u64 {
-    let x = u64::from_le_bytes(codes.try_into().expect("eight codes"));
-    if BITS == 4 {
-        let x = (x | (x >> 4)) & 0x00FF_00FF_00FF_00FF;
-        let x = (x | (x >> 8)) & 0x0000_FFFF_0000_FFFF;
-        (x | (x >> 16)) & 0xFFFF_FFFF
-    } else {
-        let x = (x | (x >> 6)) & 0x00FF_00FF_00FF_00FF;
-        let x = (x | (x >> 12)) & 0x0000_00FF_0000_00FF;
-        (x | (x >> 24)) & 0xFFFF
-    }
-}
-
-/// Spreads the low `BITS` bytes of `packed` to eight codes, one per byte (inverse of
-/// [`pack`]).
+/// Spreads the low `BITS` bytes of `packed` to eight codes, one per byte, undoing the
+/// quantized formats' packing.
 #[inline(always)]
 fn unpack<const BITS: u32>(packed: u64) -> u64 {
     if BITS == 4 {

@@ -182,6 +182,7 @@ impl RowParams {
     }
 
     /// The scale and bias bytes that follow the codes.
+    #[inline(always)]
     pub(crate) fn scale_bias(&self) -> &[u8] {
         if self.bits == 8 {
             &self.scale_bias
@@ -203,6 +204,10 @@ impl RowParams {
 
 /// The parameters of a row of `bits`-bit codes whose clipping range is `[min, max]` (see
 /// [`quantize`] for the steps), or why the row cannot be stored.
+///
+/// Inlined, so that the vector quantizers compute it with their own instructions (F16C's
+/// conversions where they have it) and keep the result in registers.
+#[inline(always)]
 pub(crate) fn row_params(bits: u32, min: f32, max: f32) -> std::result::Result<RowParams, String> {
     if bits == 8 {
         let range = max - min;

@@ -44,6 +44,7 @@ fn quantizer_row(dim: usize, levels: u32, special: BoxedStrategy<f32>) -> BoxedS
         1 => vec(extreme, dim),
         1 => tie_row(dim, levels),
         1 => narrow_row(dim),
+        1 => steep_row(dim),
         1 => signed_zero_row(dim),
     ]
     .boxed()
@@ -84,6 +85,29 @@ fn narrow_row(dim: usize) -> impl Strategy<Value = Vec<f32>> {
         ulps.iter()
             .map(|&k| f32::from_bits(c.to_bits() + k))
             .collect()
+    })
+}
+
+/// A row whose f16 bias rounds up to just above its maximum (which is a few f32 ulps below
+/// that f16 value): the negative scale is tiny, so `(x − bias) · inv` for the row's minimum
+/// is far above the largest code (tens of thousands for Q4) and must clamp to it.
+fn steep_row(dim: usize) -> impl Strategy<Value = Vec<f32>> {
+    // Exact f16 values, each with the f16 value below it.
+    let pair = select(vec![
+        (1000.0f32, 1000.5f32),
+        (3.0, 3.001_953_125),
+        (32768.0, 32800.0),
+    ]);
+    (pair, vec(1..64u32, dim)).prop_map(|((below, top), ulps)| {
+        let mut row: Vec<f32> = ulps
+            .iter()
+            .map(|&k| f32::from_bits(top.to_bits() - k))
+            .collect();
+        // Just past the midpoint, so f16 rounds the minimum up to `top`.
+        if let Some(first) = row.first_mut() {
+            *first = below + (top - below) * 0.52;
+        }
+        row
     })
 }
 

@@ -3,10 +3,12 @@
 
 use std::arch::x86_64::*;
 
-use crate::arch::quantize::{CHUNK, QuantSimd, quantize_kernels};
+use crate::arch::quantize::{QuantSimd, quantize_kernels};
 use crate::arch::x86_64::sls_avx2::Avx2;
 
 impl QuantSimd for Avx2 {
+    const MIN_MAX_KEEP_NAN: bool = false;
+
     #[inline(always)]
     unsafe fn min(a: __m256, b: __m256) -> __m256 {
         // SAFETY: only called from code compiled with AVX2 (the trait's contract).
@@ -40,15 +42,52 @@ impl QuantSimd for Avx2 {
     }
 
     #[inline(always)]
-    unsafe fn store_codes(p: *mut u8, v: __m256) {
-        // SAFETY: as for `min`; the caller provides eight writable bytes at `p`. The
-        // conversion rounds to nearest even (the default MXCSR mode Rust requires); lanes
-        // in [0, 255] pass both saturating packs unchanged.
+    unsafe fn all_zero(v: __m256) -> bool {
+        // SAFETY: as for `min`. "Not equal or unordered" is true for NaN lanes.
+        unsafe { _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_NEQ_UQ>(v, _mm256_setzero_ps())) == 0 }
+    }
+
+    #[inline(always)]
+    unsafe fn store_codes<const BITS: u32>(p: *mut u8, v: [__m256; 4]) {
+        // SAFETY: as for `min`; the caller provides the `4 · BITS` writable bytes at `p`.
+        // The conversion rounds to nearest even (the default MXCSR mode Rust requires).
+        // The signed then unsigned saturating packs clamp to [0, 255] (negative codes to 0,
+        // large ones to 255, then to the largest code); within each 128-bit half they
+        // interleave their sources four codes at a time, which `vpermd` undoes. Nibbles and
+        // crumbs are joined by `vpmaddubsw` with byte weights (1, 16) or (1, 4), and
+        // (1, 16) again on word pairs (`vpmaddwd`), then narrowed.
         unsafe {
-            let q = _mm256_cvtps_epi32(v);
-            let words =
-                _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256::<1>(q));
-            _mm_storel_epi64(p.cast(), _mm_packus_epi16(words, words));
+            let [a, b, c, d] = [
+                _mm256_cvtps_epi32(v[0]),
+                _mm256_cvtps_epi32(v[1]),
+                _mm256_cvtps_epi32(v[2]),
+                _mm256_cvtps_epi32(v[3]),
+            ];
+            let bytes = _mm256_packus_epi16(_mm256_packs_epi32(a, b), _mm256_packs_epi32(c, d));
+            let bytes =
+                _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+            match BITS {
+                8 => _mm256_storeu_si256(p.cast(), bytes),
+                4 => {
+                    let codes = _mm256_min_epu8(bytes, _mm256_set1_epi8(15));
+                    let pairs = _mm256_maddubs_epi16(codes, _mm256_set1_epi16(0x1001));
+                    let packed = _mm_packus_epi16(
+                        _mm256_castsi256_si128(pairs),
+                        _mm256_extracti128_si256::<1>(pairs),
+                    );
+                    _mm_storeu_si128(p.cast(), packed);
+                }
+                _ => {
+                    let codes = _mm256_min_epu8(bytes, _mm256_set1_epi8(3));
+                    let pairs = _mm256_maddubs_epi16(codes, _mm256_set1_epi16(0x0401));
+                    let quads = _mm256_madd_epi16(pairs, _mm256_set1_epi32(0x0010_0001));
+                    let words = _mm_packus_epi32(
+                        _mm256_castsi256_si128(quads),
+                        _mm256_extracti128_si256::<1>(quads),
+                    );
+                    _mm_storel_epi64(p.cast(), _mm_packus_epi16(words, words));
+                }
+            }
         }
     }
 
@@ -56,38 +95,6 @@ impl QuantSimd for Avx2 {
     unsafe fn load_codes(p: *const u8) -> __m256 {
         // SAFETY: as for `min`; the caller provides eight readable bytes at `p`.
         unsafe { _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(p.cast()))) }
-    }
-
-    #[inline(always)]
-    unsafe fn pack16<const BITS: u32>(codes: &[u8; CHUNK]) -> u64 {
-        // SAFETY: as for `min`; AVX2 includes SSSE3 and SSE4.1.
-        unsafe { pack16_sse::<BITS>(codes) }
-    }
-}
-
-/// [`QuantSimd::pack16`] with SSSE3/SSE4.1 byte arithmetic, for the x86 levels.
-///
-/// # Safety
-///
-/// Only called from code compiled with SSE4.1 (every x86 level lowp has).
-#[inline(always)]
-pub(crate) unsafe fn pack16_sse<const BITS: u32>(codes: &[u8; CHUNK]) -> u64 {
-    // SAFETY: the caller's CPU has SSE4.1; `codes` is sixteen readable bytes.
-    // `vpmaddubsw` multiplies the unsigned codes by signed byte weights and adds neighbours into i16 lanes:
-    // weights (1, 16) give `c0 | c1 << 4` (at most 255), weights (1, 4) give `c0 | c1 << 2`,
-    // which `vpmaddwd` with (1, 16) joins into `c0 | c1 << 2 | c2 << 4 | c3 << 6`. The
-    // unsigned saturating packs then keep each value's low byte, in element order.
-    unsafe {
-        let c = _mm_loadu_si128(codes.as_ptr().cast());
-        if BITS == 4 {
-            let pairs = _mm_maddubs_epi16(c, _mm_set1_epi16(0x1001));
-            _mm_cvtsi128_si64(_mm_packus_epi16(pairs, pairs)) as u64
-        } else {
-            let pairs = _mm_maddubs_epi16(c, _mm_set1_epi16(0x0401));
-            let quads = _mm_madd_epi16(pairs, _mm_set1_epi32(0x0010_0001));
-            let words = _mm_packus_epi32(quads, quads);
-            u64::from(_mm_cvtsi128_si32(_mm_packus_epi16(words, words)) as u32)
-        }
     }
 }
 
