@@ -11,7 +11,8 @@
 //! (`s = w · scale`, `b = w · bias`, skipped when unweighted since `1 · x == x`), then every
 //! lane does `acc = fma(s, q, acc + b)`: the bias added first, one rounding, then one fused
 //! multiply-add. Vectors run across the dimension, never across a bag; Mean multiplies by
-//! the f32 reciprocal of the length after the bag.
+//! the f32 reciprocal of the length after the bag. Where a level has [`LutSimd`], unweighted
+//! Q4 / Q2 bags look the exact products `s · q` up instead (see there).
 
 use std::ops::Range;
 
@@ -77,6 +78,39 @@ struct Batch<I> {
     pooling: Pooling,
 }
 
+/// The output's element type (`OUT_*`) and its first byte.
+fn out_parts(out: &mut Output<'_>) -> (u8, *mut u8) {
+    match out {
+        Output::F32(s) => (OUT_F32, s.as_mut_ptr().cast::<u8>()),
+        Output::F16(s) => (OUT_F16, s.as_mut_ptr().cast::<u8>()),
+        Output::Bf16(s) => (OUT_BF16, s.as_mut_ptr().cast::<u8>()),
+    }
+}
+
+/// What stays fixed over one call with index type `I`.
+fn batch<const BITS: u32, I>(
+    t: &Table<'_>,
+    ix: &[I],
+    prefetch: Prefetch,
+    out: *mut u8,
+    out_stride: usize,
+    pooling: Pooling,
+) -> Batch<I> {
+    Batch {
+        table: t.bytes().as_ptr(),
+        rows: t.rows(),
+        row_bytes: t.row_bytes(),
+        data_bytes: code_bytes::<BITS>(t.dim()),
+        dim: t.dim(),
+        indices: ix.as_ptr(),
+        num_indices: ix.len(),
+        prefetch,
+        out,
+        out_stride,
+        pooling,
+    }
+}
+
 /// Runs every bag of `bags` over the quantized `table` into `out` with vector type `S`,
 /// codes of `BITS` bits (8: Q8, 4: Q4, 2: Q2). `NV > 0`: the dimension is `NV · S::LANES`
 /// and a bag's accumulators are `NV` vectors kept in registers; `NV == 0`: any dimension,
@@ -96,33 +130,7 @@ pub(crate) unsafe fn embedding_bag<S: QuantSimd, const BITS: u32, const NV: usiz
     out_stride: usize,
     prefetch: Prefetch,
 ) -> Result<()> {
-    let (out_type, out_ptr) = match out {
-        Output::F32(s) => (OUT_F32, s.as_mut_ptr().cast::<u8>()),
-        Output::F16(s) => (OUT_F16, s.as_mut_ptr().cast::<u8>()),
-        Output::Bf16(s) => (OUT_BF16, s.as_mut_ptr().cast::<u8>()),
-    };
-    fn batch<const BITS: u32, I>(
-        t: &Table<'_>,
-        ix: &[I],
-        prefetch: Prefetch,
-        out: *mut u8,
-        out_stride: usize,
-        pooling: Pooling,
-    ) -> Batch<I> {
-        Batch {
-            table: t.bytes().as_ptr(),
-            rows: t.rows(),
-            row_bytes: t.row_bytes(),
-            data_bytes: code_bytes::<BITS>(t.dim()),
-            dim: t.dim(),
-            indices: ix.as_ptr(),
-            num_indices: ix.len(),
-            prefetch,
-            out,
-            out_stride,
-            pooling,
-        }
-    }
+    let (out_type, out_ptr) = out_parts(out);
     let weights = match bags.weights() {
         Weights::None => None,
         Weights::PerIndex(w) => Some((w.as_ptr(), true)),
@@ -276,36 +284,7 @@ unsafe fn sum_block<
         let mut acc = [S::zero(); NV];
         let mut acc_tail = S::zero();
         for (position, i) in range.enumerate() {
-            let index = (*batch.indices.add(i)).widen();
-            if index as u64 >= batch.rows as u64 {
-                return Err(Error::IndexOutOfRange {
-                    bag,
-                    position,
-                    index,
-                    rows: batch.rows,
-                });
-            }
-            if batch.prefetch.distance > 0 {
-                let ahead = i
-                    .saturating_add(batch.prefetch.distance)
-                    .min(batch.num_indices - 1);
-                let ahead = (*batch.indices.add(ahead)).widen() as usize;
-                let ahead_row = batch
-                    .table
-                    .wrapping_add(ahead.wrapping_mul(batch.row_bytes));
-                prefetch_bytes(
-                    ahead_row.wrapping_add(pf_from),
-                    pf_bytes,
-                    batch.prefetch.hint,
-                );
-                if pf_scale_bias {
-                    prefetch(
-                        ahead_row.wrapping_add(batch.data_bytes),
-                        batch.prefetch.hint,
-                    );
-                }
-            }
-            let row = batch.table.add(index as usize * batch.row_bytes);
+            let row = checked_row(batch, bag, position, i, (pf_from, pf_bytes, pf_scale_bias))?;
             let scale_bias = row.add(batch.data_bytes);
             let (scale, bias) = if BITS == 8 {
                 (
@@ -348,6 +327,59 @@ unsafe fn sum_block<
     Ok(())
 }
 
+/// The row of entry `i` (position `position` of bag `bag`) after checking its index, having
+/// first issued the prefetch for the entry `distance` ahead: `pf` is the byte offset and
+/// length of the part of each row to prefetch and whether its scale and bias lie outside
+/// that part.
+///
+/// # Safety
+///
+/// `i` is within the indices.
+#[inline(always)]
+unsafe fn checked_row<I: Index>(
+    batch: &Batch<I>,
+    bag: usize,
+    position: usize,
+    i: usize,
+    (pf_from, pf_bytes, pf_scale_bias): (usize, usize, bool),
+) -> Result<*const u8> {
+    // SAFETY: indices are read at `i` (or clamped to the last one for prefetch); the row
+    // pointer is formed only after its index passed the bounds check; prefetches may name
+    // any address.
+    unsafe {
+        let index = (*batch.indices.add(i)).widen();
+        if index as u64 >= batch.rows as u64 {
+            return Err(Error::IndexOutOfRange {
+                bag,
+                position,
+                index,
+                rows: batch.rows,
+            });
+        }
+        if batch.prefetch.distance > 0 {
+            let ahead = i
+                .saturating_add(batch.prefetch.distance)
+                .min(batch.num_indices - 1);
+            let ahead = (*batch.indices.add(ahead)).widen() as usize;
+            let ahead_row = batch
+                .table
+                .wrapping_add(ahead.wrapping_mul(batch.row_bytes));
+            prefetch_bytes(
+                ahead_row.wrapping_add(pf_from),
+                pf_bytes,
+                batch.prefetch.hint,
+            );
+            if pf_scale_bias {
+                prefetch(
+                    ahead_row.wrapping_add(batch.data_bytes),
+                    batch.prefetch.hint,
+                );
+            }
+        }
+        Ok(batch.table.add(index as usize * batch.row_bytes))
+    }
+}
+
 /// Prefetches every cache line holding one of the `bytes > 0` bytes from `p`: one line
 /// every 64 bytes from `p`, then the line of the last byte (again, when `p` was at the start
 /// of a line). Quantized rows are rarely line-aligned (a Q4 row of dimension 64 is 36
@@ -363,6 +395,139 @@ fn prefetch_bytes(p: *const u8, bytes: usize, hint: PrefetchHint) {
         offset += LINE;
     }
     prefetch(p.wrapping_add(bytes.saturating_sub(1)), hint);
+}
+
+/// Vectors that can also sum unweighted Q4 / Q2 rows by table lookup.
+///
+/// Without a weight, a row's `s · q` is exact in f32 (an f16 scale has 11 significant
+/// bits, a code at most 4), so the reference's `fma(s, q, acc + b)` equals `(acc + b) +
+/// s·q` with `s·q` looked up in a per-row table of the `2^BITS` products, one lane
+/// permute instead of unpacking, shifting, masking and converting each code. The lookup
+/// takes each lane's code from the low bits of its byte, so a vector of bytes yields the
+/// codes at one position of every byte (phase); the accumulators hold the row in that
+/// phase-major order and are interleaved back after the bag.
+///
+/// Implementations are `#[inline(always)]`, and run only where the calling kernel may.
+pub(crate) trait LutSimd: QuantSimd {
+    /// The row's `s · (lane mod 2^BITS)` table and its splatted bias, from the two
+    /// little-endian binary16 values at `p` (4 bytes, unaligned) converted exactly.
+    unsafe fn row_table<const BITS: u32>(p: *const u8) -> (Self::V, Self::V);
+    /// The table entries of the codes in the `LANES` bytes at `p` (unaligned): vector `k <
+    /// 8 / BITS` holds, in lane `l`, the product for the code at bit offset `k · BITS` of
+    /// byte `l`.
+    unsafe fn lookup<const BITS: u32>(p: *const u8, table: Self::V) -> [Self::V; 4];
+    /// Lanes `0..LANES/2` (or `LANES/2..LANES` when `UPPER`) of `x` and `y`, alternating:
+    /// `x[h], y[h], x[h + 1], y[h + 1], …`.
+    unsafe fn interleave<const UPPER: bool>(x: Self::V, y: Self::V) -> Self::V;
+}
+
+/// Like [`embedding_bag`], but unweighted Q4 / Q2 bags at a specialised dimension that is
+/// a whole number of code vectors (`LANES` bytes) go through [`LutSimd`]'s lookups.
+///
+/// # Safety
+///
+/// As [`embedding_bag`].
+#[inline(always)]
+pub(crate) unsafe fn embedding_bag_lut<S: LutSimd, const BITS: u32, const NV: usize>(
+    table: &Table<'_>,
+    bags: &Bags<'_>,
+    pooling: Pooling,
+    out: &mut Output<'_>,
+    out_stride: usize,
+    prefetch: Prefetch,
+) -> Result<()> {
+    let phases = 8 / BITS as usize;
+    if BITS == 8 || NV == 0 || !NV.is_multiple_of(phases) || !matches!(bags.weights(), Weights::None) {
+        // SAFETY: this function's contract.
+        return unsafe {
+            embedding_bag::<S, BITS, NV>(table, bags, pooling, out, out_stride, prefetch)
+        };
+    }
+    let (out_type, o) = out_parts(out);
+    let (t, pf, st, pl) = (table, prefetch, out_stride, pooling);
+    // SAFETY: forwarded from this function's contract; `Batch` describes the same table,
+    // indices and output.
+    unsafe {
+        match bags.indices() {
+            IndexSlice::I32(ix) => {
+                run_lut::<S, BITS, NV, i32>(&batch::<BITS, _>(t, ix, pf, o, st, pl), bags, out_type)
+            }
+            IndexSlice::I64(ix) => {
+                run_lut::<S, BITS, NV, i64>(&batch::<BITS, _>(t, ix, pf, o, st, pl), bags, out_type)
+            }
+        }
+    }
+}
+
+/// The bag loop of [`embedding_bag_lut`] for one index width.
+///
+/// # Safety
+///
+/// As [`embedding_bag_lut`], for an unweighted call with `NV` a multiple of `8 / BITS`.
+#[inline(always)]
+unsafe fn run_lut<S: LutSimd, const BITS: u32, const NV: usize, I: Index>(
+    batch: &Batch<I>,
+    bags: &Bags<'_>,
+    out_type: u8,
+) -> Result<()> {
+    let phases = 8 / BITS as usize;
+    for (bag, range) in bags.ranges().enumerate() {
+        let out = batch
+            .out
+            .wrapping_add(bag * batch.out_stride * elem_bytes(out_type));
+        let len = range.len();
+        // SAFETY: the ranges come from validated bags, so they lie within the indices; a
+        // row is read only after its index passed the bounds check, and only its `NV ·
+        // LANES · BITS / 8` code bytes and the scale and bias after them; the output row
+        // holds `dim = NV · LANES` elements (check_output).
+        unsafe {
+            let mut acc = [S::zero(); NV];
+            for (position, i) in range.enumerate() {
+                let row = checked_row(batch, bag, position, i, (0, batch.row_bytes, false))?;
+                let (table, bias) = S::row_table::<BITS>(row.add(batch.data_bytes));
+                for (g, group) in acc.chunks_exact_mut(phases).enumerate() {
+                    let products = S::lookup::<BITS>(row.add(g * S::LANES), table);
+                    for (a, p) in group.iter_mut().zip(products) {
+                        *a = S::add(S::add(*a, bias), p);
+                    }
+                }
+            }
+            // Back to element order: phase `k` of code vector `g` holds elements
+            // `g · LANES · phases + l · phases + k`.
+            let mut sums = [S::zero(); NV];
+            for (group, sums) in acc.chunks_exact(phases).zip(sums.chunks_exact_mut(phases)) {
+                if BITS == 4 {
+                    sums[0] = S::interleave::<false>(group[0], group[1]);
+                    sums[1] = S::interleave::<true>(group[0], group[1]);
+                } else {
+                    let (lo02, hi02) = (
+                        S::interleave::<false>(group[0], group[2]),
+                        S::interleave::<true>(group[0], group[2]),
+                    );
+                    let (lo13, hi13) = (
+                        S::interleave::<false>(group[1], group[3]),
+                        S::interleave::<true>(group[1], group[3]),
+                    );
+                    sums[0] = S::interleave::<false>(lo02, lo13);
+                    sums[1] = S::interleave::<true>(lo02, lo13);
+                    sums[2] = S::interleave::<false>(hi02, hi13);
+                    sums[3] = S::interleave::<true>(hi02, hi13);
+                }
+            }
+            if batch.pooling == Pooling::Mean && len > 0 {
+                let scale = S::splat(1.0 / len as f32);
+                for a in sums.iter_mut() {
+                    *a = S::mul(*a, scale);
+                }
+            }
+            match out_type {
+                OUT_F32 => store_block::<S, OUT_F32>(out, &sums, S::zero(), 0),
+                OUT_F16 => store_block::<S, OUT_F16>(out, &sums, S::zero(), 0),
+                _ => store_block::<S, OUT_BF16>(out, &sums, S::zero(), 0),
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Defines `kernel(format, spec)`, the const table from a registry key to one of this

@@ -5,10 +5,15 @@
 //! second), Q2 broadcasts its one word; each lane then shifts right by its own code's bit
 //! offset (`vpsrlvd`) and masks. A partial last vector is a masked byte load (BW), which
 //! reads only the bytes holding its codes.
+//!
+//! Unweighted Q4 and Q2 bags at the specialised dimensions take the lookup path of
+//! [`LutSimd`]: sixteen code bytes widened to dword lanes (`vpmovzxbd`), shifted per
+//! phase, index a per-row table of `scale · code` with `vpermps` (which reads only an
+//! index's low four bits), and two adds per vector remain.
 
 use std::arch::x86_64::*;
 
-use crate::arch::sls_quant::{self, QuantSimd};
+use crate::arch::sls_quant::{self, LutSimd, QuantSimd};
 use crate::arch::x86_64::sls_avx512::Avx512;
 use crate::embedding::plan::Prefetch;
 use crate::embedding::{Bags, Output, Pooling};
@@ -75,6 +80,62 @@ impl QuantSimd for Avx512 {
     }
 }
 
+impl LutSimd for Avx512 {
+    #[inline(always)]
+    unsafe fn row_table<const BITS: u32>(p: *const u8) -> (__m512, __m512) {
+        // SAFETY: only called from code compiled with AVX-512 F (the trait's contract); the
+        // caller provides four readable bytes. Converting the broadcast pair gives lanes
+        // (scale, bias, scale, bias, …); duplicating the even or odd lanes splats each.
+        unsafe {
+            let pair = _mm512_cvtph_ps(_mm256_set1_epi32(p.cast::<i32>().read_unaligned()));
+            let levels = (1i32 << BITS) - 1;
+            let codes = _mm512_cvtepi32_ps(_mm512_and_si512(
+                _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                _mm512_set1_epi32(levels),
+            ));
+            (
+                _mm512_mul_ps(_mm512_moveldup_ps(pair), codes),
+                _mm512_movehdup_ps(pair),
+            )
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn lookup<const BITS: u32>(p: *const u8, table: __m512) -> [__m512; 4] {
+        // SAFETY: as for `row_table`; the caller provides sixteen readable bytes. `vpermps`
+        // reads only the low four bits of each index lane, so the neighbouring codes above
+        // a code need no mask (Q2's table repeats every four lanes for the same reason).
+        unsafe {
+            let bytes = _mm512_cvtepu8_epi32(_mm_loadu_si128(p.cast()));
+            let at = |shifted: __m512i| _mm512_permutexvar_ps(shifted, table);
+            if BITS == 4 {
+                let first = at(bytes);
+                [first, at(_mm512_srli_epi32::<4>(bytes)), first, first]
+            } else {
+                [
+                    at(bytes),
+                    at(_mm512_srli_epi32::<2>(bytes)),
+                    at(_mm512_srli_epi32::<4>(bytes)),
+                    at(_mm512_srli_epi32::<6>(bytes)),
+                ]
+            }
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn interleave<const UPPER: bool>(x: __m512, y: __m512) -> __m512 {
+        // SAFETY: as for `row_table`. Indices 16 and up pick from `y`.
+        unsafe {
+            let order = if UPPER {
+                _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31)
+            } else {
+                _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23)
+            };
+            _mm512_permutex2var_ps(x, order, y)
+        }
+    }
+}
+
 /// AVX-512 embedding bags over quantized rows with `BITS`-bit codes (8: Q8, 4: Q4, 2: Q2);
 /// `NV > 0` specialises the dimension to `16 · NV`, `NV == 0` takes any dimension.
 ///
@@ -95,7 +156,7 @@ pub(crate) unsafe fn embedding_bag<const BITS: u32, const NV: usize>(
     // SAFETY: this function's contract is `sls_quant::embedding_bag`'s, with AVX-512
     // enabled.
     unsafe {
-        sls_quant::embedding_bag::<Avx512, BITS, NV>(
+        sls_quant::embedding_bag_lut::<Avx512, BITS, NV>(
             table, bags, pooling, out, out_stride, prefetch,
         )
     }
