@@ -408,6 +408,8 @@ fn prefetch_bytes(p: *const u8, bytes: usize, hint: PrefetchHint) {
 /// phase-major order and are interleaved back after the bag.
 ///
 /// Implementations are `#[inline(always)]`, and run only where the calling kernel may.
+/// Only AVX-512 has one (its 16-lane `vpermps` holds a Q4 table), hence the `cfg`.
+#[cfg(target_arch = "x86_64")]
 pub(crate) trait LutSimd: QuantSimd {
     /// The row's `s · (lane mod 2^BITS)` table and its splatted bias, from the two
     /// little-endian binary16 values at `p` (4 bytes, unaligned) converted exactly.
@@ -427,6 +429,7 @@ pub(crate) trait LutSimd: QuantSimd {
 /// # Safety
 ///
 /// As [`embedding_bag`].
+#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 pub(crate) unsafe fn embedding_bag_lut<S: LutSimd, const BITS: u32, const NV: usize>(
     table: &Table<'_>,
@@ -437,7 +440,11 @@ pub(crate) unsafe fn embedding_bag_lut<S: LutSimd, const BITS: u32, const NV: us
     prefetch: Prefetch,
 ) -> Result<()> {
     let phases = 8 / BITS as usize;
-    if BITS == 8 || NV == 0 || !NV.is_multiple_of(phases) || !matches!(bags.weights(), Weights::None) {
+    if BITS == 8
+        || NV == 0
+        || !NV.is_multiple_of(phases)
+        || !matches!(bags.weights(), Weights::None)
+    {
         // SAFETY: this function's contract.
         return unsafe {
             embedding_bag::<S, BITS, NV>(table, bags, pooling, out, out_stride, prefetch)
@@ -464,6 +471,7 @@ pub(crate) unsafe fn embedding_bag_lut<S: LutSimd, const BITS: u32, const NV: us
 /// # Safety
 ///
 /// As [`embedding_bag_lut`], for an unweighted call with `NV` a multiple of `8 / BITS`.
+#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 unsafe fn run_lut<S: LutSimd, const BITS: u32, const NV: usize, I: Index>(
     batch: &Batch<I>,
