@@ -34,6 +34,10 @@ use crate::interaction::{InteractionProblem, Vectors};
 /// L1, while a pass is long enough that reloading the accumulators costs little (8 and
 /// 32 measured slower at B = 2048, F = 27, d = 128 on AVX-512).
 const KC: usize = 16;
+const _: () = assert!(
+    KC.is_multiple_of(MAX_LANES),
+    "a transposed block stays in one pass"
+);
 
 /// The widest vector of any level, in f32 lanes.
 pub(crate) const MAX_LANES: usize = 16;
@@ -286,15 +290,17 @@ unsafe fn to_panel<S: Transpose, const FMT: u8>(
                 };
             }
         }
-        let at = |k: usize| ((k / KC * problem.features + f) * KC + k % KC) * lanes;
+        // `KC` is a multiple of `LANES`, so elements `k .. k + m` are consecutive vectors
+        // of one pass.
+        let at = ((k / KC * problem.features + f) * KC + k % KC) * lanes;
         // SAFETY: the CPU runs `S`; elements `k .. k + m` of vector `f` are inside the panel.
         unsafe {
             S::transpose(&mut r);
             // All `LANES` with a test, not a loop to `m`: that loop would become a `memcpy`
             // from `r` in memory instead of stores from registers.
             for (c, &v) in r[..lanes].iter().enumerate() {
-                if c < m {
-                    S::store::<ROW_F32>(panel.as_mut_ptr().add(at(k + c)).cast(), v);
+                if m == lanes || c < m {
+                    S::store::<ROW_F32>(panel.as_mut_ptr().add(at + c * lanes).cast(), v);
                 }
             }
         }
