@@ -239,19 +239,25 @@ impl Ahead {
     /// Prefetches the next `per_tile` lines.
     #[inline(always)]
     fn step(&mut self) {
-        for _ in 0..self.per_tile {
+        let mut left = self.per_tile;
+        while left > 0 {
             let Some(&(_, end)) = self.ranges.get(self.range) else {
                 return;
             };
-            if self.next >= end {
+            // The lines left in this range, without touching `self` per line.
+            let mut next = self.next;
+            while next < end && left > 0 {
+                prefetch(next as *const u8, PrefetchHint::L2);
+                next += LINE;
+                left -= 1;
+            }
+            self.next = next;
+            if next >= end {
                 self.range += 1;
                 if let Some(&(begin, _)) = self.ranges.get(self.range) {
                     self.next = begin;
                 }
-                continue;
             }
-            prefetch(self.next as *const u8, PrefetchHint::L2);
-            self.next += LINE;
         }
     }
 }
