@@ -169,8 +169,8 @@ impl<'a> InteractionProblem<'a> {
     /// (`"embeddings"`); [`Error::InputTooSmall`] for a dense buffer (`"dense"`), the
     /// embedding block (`"embeddings"`) or a separate embedding block (`"embedding block"`)
     /// shorter than its shape needs; [`Error::OutputTooSmall`] (`"interaction"`);
-    /// [`Error::SizeOverflow`] when a size does not fit in `usize` (among them one
-    /// sample's `F × d` elements, padded to multiples of 16).
+    /// [`Error::SizeOverflow`] when a size does not fit in `usize` (among them the
+    /// kernels' scratch: 16 output rows and 16 samples' vectors).
     pub fn new(
         dense: Vectors<'a>,
         embeddings: Embeddings<'a>,
@@ -201,14 +201,13 @@ impl<'a> InteractionProblem<'a> {
         let pairs = pair_count(features, diagonal)?;
         let width = checked_add(dim, pairs, "interaction row width")?;
         let row_len = checked_mul(width.div_ceil(pad_to), pad_to, "interaction row width")?;
-        // The kernels widen one sample at a time into F × d scratch, padded to whole
-        // 16 × 16 blocks; with an empty batch nothing else bounds it.
-        let padded = |n: usize| {
-            n.checked_next_multiple_of(16).ok_or(Error::SizeOverflow {
+        // The kernels' scratch (a few rows and vectors per lane); with an empty batch
+        // nothing else bounds it.
+        crate::arch::interaction::scratch_len(features, dim, pairs, row_len).ok_or(
+            Error::SizeOverflow {
                 what: "interaction scratch size",
-            })
-        };
-        checked_mul(padded(features)?, padded(dim)?, "interaction scratch size")?;
+            },
+        )?;
         let out_stride = out_stride.unwrap_or(row_len);
         if batch > 1 && out_stride < row_len {
             return Err(Error::bad_parameter(

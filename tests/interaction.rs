@@ -435,8 +435,8 @@ fn bad_inputs_give_exact_errors() {
             what: "interaction output size"
         })
     );
-    // One sample's F × d does not fit, even with no sample at all.
-    let empty = InteractionOptions::new(0, 1 << 20, 1 << 50);
+    // The kernels' scratch (16 output rows) does not fit, even with no sample at all.
+    let empty = InteractionOptions::new(0, 3, 1 << 60);
     assert_eq!(
         call(&empty, &[], Embeddings::Block(Vectors::F32(&[])), 0),
         Err(Error::SizeOverflow {

@@ -1,219 +1,501 @@
 //! The feature-interaction loop that every `interaction_*` kernel instantiates with its own
-//! vector type (the embedding bags' [`Simd`]).
+//! vector type (the embedding bags' [`Simd`]) and tile size.
 //!
 //! The arithmetic is the reference's (`crate::reference::interaction`) by construction:
-//! vectors run across the columns `j` of the triangle, never across the summation over
-//! `d`, so every lane is one dot product `Z[i][j]` accumulating `fma(v[i][k], v[j][k], acc)`
-//! for `k` in order from +0.0, exactly the reference's chain (the product of two f32 is
-//! the same whichever operand comes first).
+//! vectors run across **samples**, never across the summation over `d`, so lane `s` of an
+//! accumulator is the dot product `Z[i][j]` of sample `s` taking `fma(v[i][k], v[j][k],
+//! acc)` for `k` in order from +0.0, exactly the reference's chain.
 //!
-//! Per sample, the `F` vectors are widened to f32 once and also transposed into a tile
-//! `T[k][j] = v[j][k]` (columns padded with zeros to whole vectors), so that one vector
-//! load gives element `k` of `LANES` consecutive vectors `j`. A register block is a few
-//! rows `i` × one or two vectors of columns: per `k` it loads the column vectors once,
-//! broadcasts `v[i][k]` for each row and issues [`CHAINS`] independent fused
-//! multiply-adds, enough to hide the FMA latency. Lanes past a row's last
-//! column (`j ≥ i`, or `j > i` with the diagonal) are computed and dropped; only the
-//! column vectors a row block needs are computed at all.
+//! Samples go in blocks of `LANES`. One `LANES × LANES` transpose per vector and `LANES`
+//! elements turns the block's vectors into a panel `P[k / KC][f][k % KC][s]` (vector `f`,
+//! element `k`, sample `s` across the lanes), so one aligned load gives element `k` of
+//! vector `f` for every sample. The triangle is cut into tiles of `G` rows `i` × `G`
+//! columns `j`: per `k` a tile loads its `2 G` vectors and issues `G²` independent fused
+//! multiply-adds, so the FMA pipes, not the loads or the shuffles, are the limit. The tile
+//! next to the diagonal also takes the small triangle of the row group itself (whose column
+//! vectors are its row vectors, already loaded), so no lane and no pair is computed for
+//! nothing. The tiles run over the panel `KC` elements at a time, all of them per pass, so
+//! that the pass's panel and the accumulators of every pair (`pairs × LANES` f32 between
+//! passes) stay in L1; at the end one more transpose per `LANES` pairs turns the
+//! accumulators back into each sample's output row.
+//!
+//! Lanes past the end of the batch repeat its last sample and are not stored.
 
-use crate::arch::sls::{ROW_F32, Simd};
+use std::ops::Range;
+
+use crate::arch::prefetch::prefetch;
+use crate::arch::sls::{ROW_BF16, ROW_F32, Simd, elem_bytes};
 use crate::embedding::Output;
-use crate::error::Result;
-use crate::interaction::InteractionProblem;
+use crate::embedding::plan::PrefetchHint;
+use crate::interaction::{InteractionProblem, Vectors};
 
-/// Independent FMA chains per register block: an FMA has about 4 cycles of latency and
-/// two issue per cycle, so 8 chains keep both pipes busy. A block is 8 rows × 1 column
-/// vector where one vector covers the rows' columns, else 4 rows × 2 column vectors.
-const CHAINS: usize = 8;
+/// Elements of every vector per pass of the tiles: a pass's panel (`F` vectors × `KC` × 16
+/// lanes, 27 KiB at F = 27) and the accumulators (22 KiB at F = 27) about fill a 48 KiB
+/// L1, while a pass is long enough that reloading the accumulators costs little (8 and
+/// 32 measured slower at B = 2048, F = 27, d = 128 on AVX-512).
+const KC: usize = 16;
+const _: () = assert!(
+    KC.is_multiple_of(MAX_LANES),
+    "a transposed block stays in one pass"
+);
 
-/// A vector type that can transpose a square block of `LANES × LANES` f32.
+/// The widest vector of any level, in f32 lanes.
+pub(crate) const MAX_LANES: usize = 16;
+
+/// A vector type that can transpose a square block of `LANES × LANES` f32 in registers.
 pub(crate) trait Transpose: Simd {
-    /// Writes the transpose of the `LANES × LANES` block at `src` (rows `src_stride`
-    /// elements apart) to `dst` (rows `dst_stride` apart): `dst[c][r] = src[r][c]`. This
-    /// default moves one element at a time; instruction sets override it with shuffles.
+    /// Transposes the block held in `r[..LANES]`: afterwards lane `s` of `r[c]` is what lane
+    /// `c` of `r[s]` was. `r[LANES..]` is left alone.
     ///
     /// # Safety
     ///
-    /// The CPU runs `Self`'s instructions; both blocks are inside their buffers and do not
-    /// overlap.
-    #[inline(always)]
-    unsafe fn transpose(src: *const f32, src_stride: usize, dst: *mut f32, dst_stride: usize) {
-        for r in 0..Self::LANES {
-            for c in 0..Self::LANES {
-                // SAFETY: `r, c < LANES`: inside both blocks (the caller's contract).
-                unsafe { *dst.add(c * dst_stride + r) = *src.add(r * src_stride + c) };
-            }
-        }
-    }
+    /// The CPU runs `Self`'s instructions.
+    unsafe fn transpose(r: &mut [Self::V; MAX_LANES]);
 }
 
-/// Runs `problem` with vector type `S` into `out`.
+/// f32 elements of scratch the kernels take for a problem of `features` vectors of `dim`
+/// elements, `pairs` dot products and output rows of `row_len` elements, or `None` when
+/// that overflows `usize` (`InteractionProblem::new` rejects those problems).
+pub(crate) fn scratch_len(
+    features: usize,
+    dim: usize,
+    pairs: usize,
+    row_len: usize,
+) -> Option<usize> {
+    let (panel, acc, _, rows) = scratch_parts(features, dim, pairs, row_len, MAX_LANES)?;
+    panel
+        .checked_add(acc)?
+        .checked_add(rows)?
+        .checked_add(MAX_LANES)
+}
+
+/// The panel, the accumulators, the row width and the rows of scratch at `lanes` lanes.
+fn scratch_parts(
+    features: usize,
+    dim: usize,
+    pairs: usize,
+    row_len: usize,
+    lanes: usize,
+) -> Option<(usize, usize, usize, usize)> {
+    let panel = features
+        .checked_mul(dim.checked_next_multiple_of(KC)?)?
+        .checked_mul(lanes)?;
+    let pairs_pad = pairs.checked_next_multiple_of(lanes)?;
+    let acc = pairs_pad.checked_mul(lanes)?;
+    // A row's transposed stores run to the padded pair count; only `row_len` is stored.
+    let width = row_len.max(dim.checked_add(pairs_pad)?);
+    Some((panel, acc, width, width.checked_mul(lanes)?))
+}
+
+/// Runs samples `samples` of `problem` into `out` with vector type `S` and tiles of `G × G`
+/// pairs.
 ///
 /// # Safety
 ///
 /// The CPU runs `S`'s instructions; `problem` comes from `InteractionProblem::new` with
-/// `out`'s length.
+/// `out`'s length; `samples` is inside `0..problem.batch`; `1 ≤ G ≤ 4`.
 #[inline(always)]
-pub(crate) unsafe fn interaction<S: Transpose>(
+pub(crate) unsafe fn interaction<S: Transpose, const G: usize>(
     problem: &InteractionProblem<'_>,
     out: &mut Output<'_>,
-) -> Result<()> {
-    if problem.batch == 0 {
-        // Nothing to write, and no input bounds the scratch of one sample.
-        return Ok(());
+    samples: Range<usize>,
+) {
+    if samples.is_empty() {
+        return;
     }
-    let (f_count, d) = (problem.features, problem.dim);
-    // The sample's vectors row-major and their transpose, both padded with zeros to whole
-    // `LANES × LANES` blocks: `F` up to `tile_cols`, `d` up to `dpad`.
-    let tile_cols = f_count.div_ceil(S::LANES) * S::LANES;
-    let dpad = d.div_ceil(S::LANES) * S::LANES;
-    let mut vectors = vec![0f32; tile_cols * dpad];
-    let mut tile = vec![0f32; dpad * tile_cols];
-    let mut row = vec![0f32; problem.row_len];
-    let first_row = if problem.diagonal { 0 } else { 1 };
-    for b in 0..problem.batch {
-        for f in 0..f_count {
-            let (src, start) = problem.vector(b, f);
-            src.widen_into(start, &mut vectors[f * dpad..f * dpad + d]);
-        }
-        for jb in (0..tile_cols).step_by(S::LANES) {
-            for kb in (0..dpad).step_by(S::LANES) {
-                // SAFETY: `jb + LANES ≤ tile_cols` and `kb + LANES ≤ dpad`: the block is
-                // inside `vectors` (`tile_cols × dpad`) and its transpose inside `tile`
-                // (`dpad × tile_cols`); the CPU runs `S` (this function's contract).
-                unsafe {
-                    S::transpose(
-                        vectors.as_ptr().add(jb * dpad + kb),
-                        dpad,
-                        tile.as_mut_ptr().add(kb * tile_cols + jb),
-                        tile_cols,
-                    );
-                }
-            }
-        }
-        row[..d].copy_from_slice(&vectors[..d]);
-        let sample = Sample {
-            vectors: &vectors,
-            vstride: dpad,
-            tile: &tile,
-            tile_cols,
-        };
-        let mut i0 = first_row;
-        while i0 < f_count {
-            // Column vectors the last of the next `CHAINS` rows needs.
-            let wide = problem.triangle_row_len((i0 + CHAINS).min(f_count) - 1);
-            if wide <= S::LANES {
-                // SAFETY: the CPU runs `S` (this function's contract); `i0 < f_count`,
-                // one column vector fits the tile, and `row` holds `d + pairs` elements,
-                // as `block` requires.
-                unsafe { block::<S, CHAINS, 1>(problem, &sample, i0, 0, &mut row) };
-                i0 += CHAINS;
-                continue;
-            }
-            const ROWS: usize = CHAINS / 2;
-            // Column vectors the block's last row needs.
-            let last = (i0 + ROWS).min(f_count) - 1;
-            let col_vectors = problem.triangle_row_len(last).div_ceil(S::LANES);
-            let mut c0 = 0;
-            while c0 < col_vectors {
-                // SAFETY: as above, with `c0 + 2 ≤ col_vectors ≤ tile_cols / LANES` or
-                // `c0 + 1 = col_vectors`.
-                unsafe {
-                    if col_vectors - c0 >= 2 {
-                        block::<S, ROWS, 2>(problem, &sample, i0, c0, &mut row);
-                    } else {
-                        block::<S, ROWS, 1>(problem, &sample, i0, c0, &mut row);
+    let lanes = S::LANES;
+    let (panel_len, acc_len, width, rows_len) = scratch_parts(
+        problem.features,
+        problem.dim,
+        problem.pairs,
+        problem.row_len,
+        lanes,
+    )
+    .expect("InteractionProblem::new checked the scratch size");
+    // Aligned to whole cache lines: a vector load that straddles two lines costs about
+    // twice as much, and the tiles load from the panel and the accumulators all the time.
+    let mut scratch = vec![0f32; panel_len + acc_len + rows_len + MAX_LANES];
+    let skip = scratch.as_ptr().align_offset(MAX_LANES * 4).min(MAX_LANES);
+    let (panel, rest) = scratch[skip..].split_at_mut(panel_len);
+    let (acc, rows) = rest.split_at_mut(acc_len);
+    // Where vector `f` of lane `s` starts in its buffer: `starts[f · LANES + s]`.
+    let mut starts = vec![0usize; problem.features * lanes];
+    let mut ahead = Ahead::new(problem, lanes, G);
+    let mut b0 = samples.start;
+    while b0 < samples.end {
+        let n = (samples.end - b0).min(lanes);
+        lane_starts(problem, b0, n, &mut starts);
+        ahead.start_block(problem, b0 + n..samples.end);
+        for f in 0..problem.features {
+            let (src, _) = problem.vector(b0, f);
+            let lane_starts = &starts[f * lanes..(f + 1) * lanes];
+            // SAFETY: every lane's vector holds `d` elements from its start (the problem's
+            // checks); the panel holds `F` vectors × `d` (padded to `KC`) × LANES; the CPU
+            // runs `S`.
+            unsafe {
+                match src {
+                    Vectors::F32(v) => {
+                        to_panel::<S, ROW_F32>(problem, v.as_ptr().cast(), lane_starts, f, panel)
+                    }
+                    Vectors::Bf16(v) => {
+                        to_panel::<S, ROW_BF16>(problem, v.as_ptr().cast(), lane_starts, f, panel)
                     }
                 }
-                c0 += 2;
             }
-            i0 += ROWS;
         }
-        // `row` past the triangle is the padding: zeros, never written.
-        out.store(b * problem.out_stride, &row);
+        acc.fill(0.0);
+        for (c, chunk) in panel
+            .chunks_exact(problem.features * KC * lanes)
+            .enumerate()
+        {
+            let klen = KC.min(problem.dim - c * KC);
+            // SAFETY: the chunk holds `klen` elements of every vector; `acc` holds
+            // `pairs` (padded) × LANES; the CPU runs `S` and `G ≤ 4` (the caller's contract).
+            unsafe {
+                if problem.diagonal {
+                    triangle::<S, G, true>(problem, chunk, klen, acc, &mut ahead);
+                } else {
+                    triangle::<S, G, false>(problem, chunk, klen, acc, &mut ahead);
+                }
+            }
+        }
+        // SAFETY: `acc` holds the block's finished dot products; `rows` holds `LANES` rows
+        // of `width ≥ d + pairs (padded)` elements; samples `b0 .. b0 + n` are in the batch.
+        unsafe { write_rows::<S>(problem, acc, rows, width, b0, n, out) };
+        b0 += n;
     }
-    Ok(())
 }
 
-/// One sample's vectors, widened to f32, in the two layouts the blocks read.
-struct Sample<'a> {
-    /// Vector `j` at `vectors[j · vstride..][..d]`: the broadcast operands.
-    vectors: &'a [f32],
-    /// Elements from one vector to the next (`d` padded).
-    vstride: usize,
-    /// The transpose: element `k` of vector `j` at `tile[k · tile_cols + j]`.
-    tile: &'a [f32],
-    /// Columns of the tile (`F` padded to whole vectors).
-    tile_cols: usize,
+/// Fills `starts[f · LANES + s]` with the element where vector `f` of lane `s` starts, for
+/// the block of samples `b0 .. b0 + n`; lanes past `n` repeat the last sample.
+fn lane_starts(problem: &InteractionProblem<'_>, b0: usize, n: usize, starts: &mut [usize]) {
+    let lanes = starts.len() / problem.features;
+    for (f, lane_starts) in starts.chunks_exact_mut(lanes).enumerate() {
+        for (s, start) in lane_starts.iter_mut().enumerate() {
+            *start = problem.vector(b0 + s.min(n - 1), f).1;
+        }
+    }
 }
 
-/// Rows `i0 .. i0 + NR` (those below `F`) × column vectors `c0 .. c0 + NC` of one
-/// sample's triangle, written into `row` (which starts with the `d` dense elements).
-/// Rows past `F − 1` repeat row `F − 1` and are not stored.
+/// Software prefetch of the next block's vectors into L2, a few cache lines before each
+/// tile. A block's transposes read `F × LANES` vectors of `d` elements scattered over
+/// the batch (one stream per lane and vector), which the hardware prefetchers follow too
+/// late: without this the transposes wait on L3 or memory for about half the run at
+/// B = 2048, F = 27, d = 128. Spread over the tiles, the prefetches overlap the FMAs.
+struct Ahead {
+    /// Byte ranges `[start, end)` of the next block's vectors, start rounded down to a line.
+    ranges: Vec<(usize, usize)>,
+    /// The range being prefetched, and the next line address in it.
+    range: usize,
+    next: usize,
+    /// Lines to prefetch before each tile: all of a block's lines over its tiles.
+    per_tile: usize,
+    lanes: usize,
+}
+
+/// Bytes of a cache line.
+const LINE: usize = 64;
+
+impl Ahead {
+    fn new(problem: &InteractionProblem<'_>, lanes: usize, g: usize) -> Ahead {
+        let groups = problem.features.div_ceil(g);
+        // Each row group has one tile per group at or left of it.
+        let tiles = (groups * (groups + 1) / 2) * problem.dim.div_ceil(KC);
+        // Lines of a block at two bytes per element at least, plus one per vector for
+        // misalignment; f32 vectors have twice as many, which `per_tile` takes as it is.
+        let lines = problem.features * lanes * (problem.dim * 4 / LINE + 1);
+        Ahead {
+            ranges: Vec::with_capacity(problem.features * lanes),
+            range: 0,
+            next: 0,
+            per_tile: lines.div_ceil(tiles.max(1)),
+            lanes,
+        }
+    }
+
+    /// Aims at the first block of `rest` (nothing when it is empty).
+    fn start_block(&mut self, problem: &InteractionProblem<'_>, rest: Range<usize>) {
+        self.ranges.clear();
+        self.range = 0;
+        if rest.is_empty() {
+            return;
+        }
+        let n = rest.len().min(self.lanes);
+        for f in 0..problem.features {
+            for b in rest.start..rest.start + n {
+                let (src, start) = problem.vector(b, f);
+                let (base, elem) = match src {
+                    Vectors::F32(v) => (v.as_ptr() as usize, 4),
+                    Vectors::Bf16(v) => (v.as_ptr() as usize, 2),
+                };
+                let begin = base + start * elem;
+                self.ranges
+                    .push((begin & !(LINE - 1), begin + problem.dim * elem));
+            }
+        }
+        self.next = self.ranges.first().map_or(0, |r| r.0);
+    }
+
+    /// Prefetches the next `per_tile` lines.
+    #[inline(always)]
+    fn step(&mut self) {
+        let mut left = self.per_tile;
+        while left > 0 {
+            let Some(&(_, end)) = self.ranges.get(self.range) else {
+                return;
+            };
+            // The lines left in this range, without touching `self` per line.
+            let mut next = self.next;
+            while next < end && left > 0 {
+                prefetch(next as *const u8, PrefetchHint::L2);
+                next += LINE;
+                left -= 1;
+            }
+            self.next = next;
+            if next >= end {
+                self.range += 1;
+                if let Some(&(begin, _)) = self.ranges.get(self.range) {
+                    self.next = begin;
+                }
+            }
+        }
+    }
+}
+
+/// Transposes vector `f` of every lane (format `FMT`, lane `s`'s vector starting at element
+/// `starts[s]` of `base`) into the panel: element `k` of it goes to lane `s` of the panel's
+/// vector `(k / KC, f, k % KC)`.
 ///
 /// # Safety
 ///
-/// The CPU runs `S`; `sample` holds the sample's `F` widened vectors and their transpose;
-/// `i0 < F`; `(c0 + NC) · LANES ≤ tile_cols`; `row` holds at least `d + pairs` elements.
+/// The CPU runs `S`; `starts` has `LANES` entries and elements `starts[s] .. + d` of `base`
+/// are readable; `panel` holds `⌈d / KC⌉ · F · KC · LANES` elements.
 #[inline(always)]
-unsafe fn block<S: Simd, const NR: usize, const NC: usize>(
+unsafe fn to_panel<S: Transpose, const FMT: u8>(
     problem: &InteractionProblem<'_>,
-    sample: &Sample<'_>,
-    i0: usize,
-    c0: usize,
-    row: &mut [f32],
+    base: *const u8,
+    starts: &[usize],
+    f: usize,
+    panel: &mut [f32],
 ) {
-    let (f_count, d) = (problem.features, problem.dim);
-    let rows: [usize; NR] = std::array::from_fn(|r| (i0 + r).min(f_count - 1));
-    let &Sample {
-        vectors,
-        vstride,
-        tile,
-        tile_cols,
-    } = sample;
-    let v = vectors.as_ptr();
-    let t = tile.as_ptr().wrapping_add(c0 * S::LANES);
-    // SAFETY: `S::zero` needs only the CPU support the caller guarantees.
-    let mut acc = [[unsafe { S::zero() }; NC]; NR];
-    for k in 0..d {
-        // SAFETY: `k < d` and `(c0 + NC) · LANES ≤ tile_cols`, so each load reads tile row
-        // `k` inside `tile`; `rows[r] < F`, so `v[rows[r] · vstride + k]` is inside `vectors`.
+    let (lanes, d) = (S::LANES, problem.dim);
+    let mut k = 0;
+    while k < d {
+        let m = lanes.min(d - k);
+        // SAFETY: `S::zero` needs only the CPU support the caller guarantees.
+        let mut r = [unsafe { S::zero() }; MAX_LANES];
+        for (s, v) in r[..lanes].iter_mut().enumerate() {
+            // SAFETY: `m` elements from `starts[s] + k` are among the `d` the caller
+            // provides (`k + m ≤ d`).
+            unsafe {
+                let p = base.add((starts[s] + k) * elem_bytes(FMT));
+                *v = if m == lanes {
+                    S::load::<FMT>(p)
+                } else {
+                    S::load_part::<FMT>(p, m)
+                };
+            }
+        }
+        // `KC` is a multiple of `LANES`, so elements `k .. k + m` are consecutive vectors
+        // of one pass.
+        let at = ((k / KC * problem.features + f) * KC + k % KC) * lanes;
+        // SAFETY: the CPU runs `S`; elements `k .. k + m` of vector `f` are inside the panel.
         unsafe {
-            let cols: [S::V; NC] = std::array::from_fn(|c| {
-                S::load::<ROW_F32>(t.add(k * tile_cols + c * S::LANES).cast())
+            S::transpose(&mut r);
+            // All `LANES` with a test, not a loop to `m`: that loop would become a `memcpy`
+            // from `r` in memory instead of stores from registers.
+            for (c, &v) in r[..lanes].iter().enumerate() {
+                if m == lanes || c < m {
+                    S::store::<ROW_F32>(panel.as_mut_ptr().add(at + c * lanes).cast(), v);
+                }
+            }
+        }
+        k += m;
+    }
+}
+
+/// Adds `klen` more elements to every dot product of the triangle: row groups of `G`
+/// vectors, each as whole `G × G` tiles against the groups to its left, then one tile that
+/// also takes the group's own triangle.
+///
+/// # Safety
+///
+/// The CPU runs `S`; `panel` holds `klen ≤ KC` elements of each of the `F` vectors;
+/// `acc` holds `pairs` (padded to whole vectors) × LANES elements; `1 ≤ G ≤ 4`.
+#[inline(always)]
+unsafe fn triangle<S: Simd, const G: usize, const DIAG: bool>(
+    problem: &InteractionProblem<'_>,
+    panel: &[f32],
+    klen: usize,
+    acc: &mut [f32],
+    ahead: &mut Ahead,
+) {
+    let f_count = problem.features;
+    let mut i0 = 0;
+    while i0 < f_count {
+        let rows = G.min(f_count - i0);
+        // SAFETY: the caller's contract, with `i0 + R ≤ F` in each arm.
+        unsafe {
+            match rows {
+                r if r == G => row_group::<S, G, G, DIAG>(problem, panel, klen, acc, ahead, i0),
+                1 => row_group::<S, G, 1, DIAG>(problem, panel, klen, acc, ahead, i0),
+                2 => row_group::<S, G, 2, DIAG>(problem, panel, klen, acc, ahead, i0),
+                _ => row_group::<S, G, 3, DIAG>(problem, panel, klen, acc, ahead, i0),
+            }
+        }
+        i0 += G;
+    }
+}
+
+/// The pairs of rows `i0 .. i0 + R` (a multiple of `G`): columns `0 .. i0` in tiles of `G`,
+/// the last of them with the rows' own triangle.
+///
+/// # Safety
+///
+/// As [`triangle`], with `i0 + R ≤ F`.
+#[inline(always)]
+unsafe fn row_group<S: Simd, const G: usize, const R: usize, const DIAG: bool>(
+    problem: &InteractionProblem<'_>,
+    panel: &[f32],
+    klen: usize,
+    acc: &mut [f32],
+    ahead: &mut Ahead,
+    i0: usize,
+) {
+    // SAFETY: every tile's columns are below `i0` or its rows; the caller's contract.
+    unsafe {
+        ahead.step();
+        if i0 == 0 {
+            return tile::<S, R, 0, true, DIAG>(problem, panel, klen, acc, i0, 0);
+        }
+        let mut j0 = 0;
+        while j0 + G < i0 {
+            tile::<S, R, G, false, DIAG>(problem, panel, klen, acc, i0, j0);
+            ahead.step();
+            j0 += G;
+        }
+        tile::<S, R, G, true, DIAG>(problem, panel, klen, acc, i0, j0);
+    }
+}
+
+/// Rows `i0 .. i0 + R` × columns `j0 .. j0 + C` (all below `i0`), and with `TRI` the rows'
+/// own triangle (columns `i0 + c` for `c < r`, or `c ≤ r` with `DIAG`, where then
+/// `j0 + C = i0`): `klen` fused multiply-adds into each accumulator.
+///
+/// # Safety
+///
+/// As [`triangle`], with `i0 + R ≤ F`, `j0 + C ≤ i0`, and `j0 + C = i0` when `TRI`.
+#[inline(always)]
+unsafe fn tile<S: Simd, const R: usize, const C: usize, const TRI: bool, const DIAG: bool>(
+    problem: &InteractionProblem<'_>,
+    panel: &[f32],
+    klen: usize,
+    acc: &mut [f32],
+    i0: usize,
+    j0: usize,
+) {
+    let lanes = S::LANES;
+    let p = panel.as_ptr();
+    let vstride = KC * lanes;
+    let needed = |r: usize, c: usize| TRI && (c < r || (DIAG && c == r));
+    // Pair `(i0 + r, j0 + q)` is at `at[r] + q · LANES`: row `i0 + r`'s pairs are
+    // consecutive in the triangle (and in `acc`), and its triangle columns follow `j0 + C`.
+    let at: [*mut f32; R] = std::array::from_fn(|r| {
+        acc.as_mut_ptr()
+            .wrapping_add((problem.triangle_row_start(i0 + r) + j0) * lanes)
+    });
+    // SAFETY: every pair read or written is one of row `i0 + r`'s (`j0 + q ≤ i0 + r`), so
+    // inside `acc`; the panel loads read vectors `< i0 + R ≤ F` at `k < klen ≤ KC`; the CPU
+    // runs `S` (the caller's contract).
+    unsafe {
+        let mut a: [[S::V; C]; R] = std::array::from_fn(|r| {
+            std::array::from_fn(|c| S::load::<ROW_F32>(at[r].add(c * lanes).cast()))
+        });
+        let mut t: [[S::V; R]; R] = std::array::from_fn(|r| {
+            std::array::from_fn(|c| {
+                if needed(r, c) {
+                    S::load::<ROW_F32>(at[r].add((C + c) * lanes).cast())
+                } else {
+                    S::zero()
+                }
+            })
+        });
+        for k in 0..klen {
+            let x: [S::V; R] = std::array::from_fn(|r| {
+                S::load::<ROW_F32>(p.add((i0 + r) * vstride + k * lanes).cast())
             });
-            for r in 0..NR {
-                let x = S::splat(*v.add(rows[r] * vstride + k));
-                for c in 0..NC {
-                    acc[r][c] = S::fma(x, cols[c], acc[r][c]);
+            for c in 0..C {
+                let y = S::load::<ROW_F32>(p.add((j0 + c) * vstride + k * lanes).cast());
+                for (a_r, &x_r) in a.iter_mut().zip(&x) {
+                    a_r[c] = S::fma(x_r, y, a_r[c]);
+                }
+            }
+            for (r, t_r) in t.iter_mut().enumerate() {
+                for (c, t_rc) in t_r.iter_mut().enumerate() {
+                    if needed(r, c) {
+                        *t_rc = S::fma(x[r], x[c], *t_rc);
+                    }
+                }
+            }
+        }
+        for (r, (a_r, t_r)) in a.iter().zip(&t).enumerate() {
+            for (c, &v) in a_r.iter().enumerate() {
+                S::store::<ROW_F32>(at[r].add(c * lanes).cast(), v);
+            }
+            for (c, &v) in t_r.iter().enumerate() {
+                if needed(r, c) {
+                    S::store::<ROW_F32>(at[r].add((C + c) * lanes).cast(), v);
                 }
             }
         }
     }
-    let triangle = d;
-    for (r, acc_r) in acc.iter().enumerate() {
-        let i = i0 + r;
-        if i >= f_count {
-            break;
-        }
-        let len = problem.triangle_row_len(i);
-        let start = triangle + problem.triangle_row_start(i);
-        for (c, &a) in acc_r.iter().enumerate() {
-            let col = (c0 + c) * S::LANES;
-            if col >= len {
-                break;
+}
+
+/// Writes the output rows of samples `b0 .. b0 + n`: the dense vector, then the triangle
+/// transposed back from `acc` (pair-major, samples across the lanes), then the padding.
+///
+/// # Safety
+///
+/// The CPU runs `S`; `acc` holds `pairs` (padded to whole vectors) × LANES elements;
+/// `rows` holds `LANES` rows of `width ≥ d + pairs (padded)` elements, zero past that;
+/// `b0 + n ≤ B`, `n ≤ LANES`; `problem` comes from `InteractionProblem::new` with `out`'s
+/// length.
+#[inline(always)]
+unsafe fn write_rows<S: Transpose>(
+    problem: &InteractionProblem<'_>,
+    acc: &[f32],
+    rows: &mut [f32],
+    width: usize,
+    b0: usize,
+    n: usize,
+    out: &mut Output<'_>,
+) {
+    let (lanes, d) = (S::LANES, problem.dim);
+    let mut p0 = 0;
+    while p0 < problem.pairs {
+        // SAFETY: `p0 + LANES ≤ pairs (padded)`, so the loads are inside `acc`, and the
+        // stores at `d + p0 .. + LANES ≤ width` inside each row; the CPU runs `S`.
+        unsafe {
+            let mut r = [S::zero(); MAX_LANES];
+            for (q, v) in r[..lanes].iter_mut().enumerate() {
+                *v = S::load::<ROW_F32>(acc.as_ptr().add((p0 + q) * lanes).cast());
             }
-            let p = row.as_mut_ptr().wrapping_add(start + col).cast();
-            // SAFETY: `col + n ≤ len`, so the store stays inside row `i` of the triangle,
-            // which `row` holds.
-            unsafe {
-                let n = len - col;
-                if n >= S::LANES {
-                    S::store::<ROW_F32>(p, a);
-                } else {
-                    S::store_part::<ROW_F32>(p, a, n);
+            S::transpose(&mut r);
+            // (`n` tested inside, for the reason given in `to_panel`.)
+            for (s, &v) in r[..lanes].iter().enumerate() {
+                if s < n {
+                    S::store::<ROW_F32>(rows.as_mut_ptr().add(s * width + d + p0).cast(), v);
                 }
             }
         }
+        p0 += lanes;
+    }
+    for s in 0..n {
+        // (Not `chunks_exact_mut`: `width` is 0 when `d` and the triangle are.)
+        let row = &mut rows[s * width..(s + 1) * width];
+        let (src, start) = problem.vector(b0 + s, 0);
+        src.widen_into(start, &mut row[..d]);
+        // Past the triangle's padded pairs `row` is zero: the row padding.
+        out.store((b0 + s) * problem.out_stride, &row[..problem.row_len]);
     }
 }
