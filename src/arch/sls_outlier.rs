@@ -44,6 +44,8 @@ struct Batch<I> {
     offsets: *const u8,
     columns: *const u8,
     residuals: *const u8,
+    /// Outliers of every row when all rows have the same number, else `usize::MAX`.
+    per_row: usize,
     /// `dim` f32: the sparse sums of the bag being summed.
     sparse: *mut f32,
     indices: *const I,
@@ -55,11 +57,17 @@ struct Batch<I> {
 }
 
 impl<I: Index> Batch<I> {
-    /// `offsets[row]` (`row ≤ rows`).
+    /// The entries of `row`'s outliers (`row < rows`).
     #[inline(always)]
-    unsafe fn offset(&self, row: usize) -> usize {
-        // SAFETY: the caller passes `row ≤ rows`; the offsets hold `rows + 1` u32.
-        unsafe { self.offsets.add(4 * row).cast::<u32>().read_unaligned() as usize }
+    unsafe fn entries(&self, row: usize) -> Range<usize> {
+        if self.per_row != usize::MAX {
+            return self.per_row * row..self.per_row * (row + 1);
+        }
+        // SAFETY: the caller passes `row < rows`; the offsets hold `rows + 1` u32.
+        unsafe {
+            let at = self.offsets.add(4 * row).cast::<u32>();
+            at.read_unaligned() as usize..at.add(1).read_unaligned() as usize
+        }
     }
 }
 
@@ -109,6 +117,7 @@ pub(crate) unsafe fn embedding_bag<S: QuantSimd, const BITS: u32, const NV: usiz
             offsets: offsets.as_ptr(),
             columns: columns.as_ptr(),
             residuals: residuals.as_ptr(),
+            per_row: t.outliers_per_row().unwrap_or(usize::MAX),
             sparse,
             indices: ix.as_ptr(),
             num_indices: ix.len(),
@@ -292,20 +301,25 @@ unsafe fn sum_block<
                     prefetch(ahead_row.wrapping_add(batch.data_bytes), hint);
                 }
                 if first {
-                    prefetch(
-                        batch.offsets.wrapping_add((ahead as usize).wrapping_mul(4)),
-                        hint,
-                    );
-                    let near = (*batch.indices.add(i.saturating_add(distance / 2).min(last)))
-                        .widen();
+                    // With a fixed count per row the entries are known now; otherwise the
+                    // offsets are fetched now and read (and the entries fetched) halfway.
+                    let near = if batch.per_row != usize::MAX {
+                        ahead
+                    } else {
+                        prefetch(
+                            batch.offsets.wrapping_add((ahead as usize).wrapping_mul(4)),
+                            hint,
+                        );
+                        (*batch.indices.add(i.saturating_add(distance / 2).min(last))).widen()
+                    };
                     // Reading the offsets needs a valid row; a bad index is reported when
                     // its turn comes.
                     if (near as u64) < batch.rows as u64 {
-                        let (start, end) =
-                            (batch.offset(near as usize), batch.offset(near as usize + 1));
-                        if end > start {
-                            prefetch_span(batch.columns.add(2 * start), 2 * (end - start), hint);
-                            prefetch_span(batch.residuals.add(RB * start), RB * (end - start), hint);
+                        let entries = batch.entries(near as usize);
+                        if !entries.is_empty() {
+                            let (start, n) = (entries.start, entries.len());
+                            prefetch_span(batch.columns.add(2 * start), 2 * n, hint);
+                            prefetch_span(batch.residuals.add(RB * start), RB * n, hint);
                         }
                     }
                 }
@@ -320,7 +334,11 @@ unsafe fn sum_block<
             } else {
                 S::widen_f16_pair(scale_bias)
             };
-            let w = if WEIGHTED { *weights.add(position) } else { 1.0 };
+            let w = if WEIGHTED {
+                *weights.add(position)
+            } else {
+                1.0
+            };
             let (scale, bias) = if WEIGHTED {
                 (w * scale, w * bias)
             } else {
@@ -337,17 +355,29 @@ unsafe fn sum_block<
                 acc_tail = S::fma(s, q, S::add(acc_tail, b));
             }
             if first {
-                let index = index as usize;
-                for entry in batch.offset(index)..batch.offset(index + 1) {
-                    let c = usize::from(batch.columns.add(2 * entry).cast::<u16>().read_unaligned());
+                for entry in batch.entries(index as usize) {
+                    let c =
+                        usize::from(batch.columns.add(2 * entry).cast::<u16>().read_unaligned());
                     let r = if RB == 2 {
-                        let h = batch.residuals.add(2 * entry).cast::<u16>().read_unaligned();
+                        let h = batch
+                            .residuals
+                            .add(2 * entry)
+                            .cast::<u16>()
+                            .read_unaligned();
                         S::widen_f16_pair(u32::from(h).to_le_bytes().as_ptr()).0
                     } else {
-                        batch.residuals.add(4 * entry).cast::<f32>().read_unaligned()
+                        batch
+                            .residuals
+                            .add(4 * entry)
+                            .cast::<f32>()
+                            .read_unaligned()
                     };
                     let slot = batch.sparse.add(c);
-                    *slot = if WEIGHTED { w.mul_add(r, *slot) } else { *slot + r };
+                    *slot = if WEIGHTED {
+                        w.mul_add(r, *slot)
+                    } else {
+                        *slot + r
+                    };
                 }
             }
         }

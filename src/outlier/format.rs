@@ -57,6 +57,8 @@ pub struct OutlierTable<'a> {
     residuals: &'a [u8],
     residual: ResidualType,
     nnz: usize,
+    /// `Some(k)` when every row has exactly `k` outliers (`offsets[r] = k · r`).
+    per_row: Option<usize>,
 }
 
 /// Residual values of an outlier table, in either type.
@@ -211,11 +213,15 @@ impl<'a> OutlierTable<'a> {
             residuals,
             residual,
             nnz,
+            per_row: None,
         };
         if table.offset(0) != 0 {
             return Err(Error::InvalidOutliers {
                 row: 0,
-                reason: format!("offsets[0] = {}, the first offset must be 0", table.offset(0)),
+                reason: format!(
+                    "offsets[0] = {}, the first offset must be 0",
+                    table.offset(0)
+                ),
             });
         }
         for row in 0..dense.rows() {
@@ -232,10 +238,7 @@ impl<'a> OutlierTable<'a> {
             if end > nnz {
                 return Err(Error::InvalidOutliers {
                     row,
-                    reason: format!(
-                        "offsets[{}] = {end} is past the {nnz} columns",
-                        row + 1
-                    ),
+                    reason: format!("offsets[{}] = {end} is past the {nnz} columns", row + 1),
                 });
             }
             let mut previous = None;
@@ -262,6 +265,8 @@ impl<'a> OutlierTable<'a> {
                 previous = Some(col);
             }
         }
+        let k = if dense.rows() > 0 { table.offset(1) } else { 0 };
+        let uniform = (0..=dense.rows()).all(|r| table.offset(r) == r * k);
         if table.offset(dense.rows()) != nnz {
             return Err(Error::InvalidOutliers {
                 row: dense.rows(),
@@ -271,7 +276,10 @@ impl<'a> OutlierTable<'a> {
                 ),
             });
         }
-        Ok(table)
+        Ok(OutlierTable {
+            per_row: uniform.then_some(k),
+            ..table
+        })
     }
 
     /// The dense part: a valid plain table of the dense format, which a reader may use
@@ -298,6 +306,13 @@ impl<'a> OutlierTable<'a> {
     /// Number of outliers in the table.
     pub fn nnz(&self) -> usize {
         self.nnz
+    }
+
+    /// `Some(k)` when every row has exactly `k` outliers. Kernels then find a row's
+    /// outliers at entry `k · row` without reading the offsets: one random cache line less
+    /// per row.
+    pub fn outliers_per_row(&self) -> Option<usize> {
+        self.per_row
     }
 
     /// The residuals' type.

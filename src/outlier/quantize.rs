@@ -119,12 +119,17 @@ impl OutlierTableBuf {
         if offsets.len() != rows + 1 {
             return Err(Error::InvalidOutliers {
                 row: offsets.len() - 1,
-                reason: format!("the row ranges cover {} rows, not {rows}", offsets.len() - 1),
+                reason: format!(
+                    "the row ranges cover {} rows, not {rows}",
+                    offsets.len() - 1
+                ),
             });
         }
         let residuals = match options.residual {
             ResidualType::F32 => ResidualVec::F32(residuals),
-            ResidualType::F16 => ResidualVec::F16(residuals.iter().map(|&r| f16::from_f32(r)).collect()),
+            ResidualType::F16 => {
+                ResidualVec::F16(residuals.iter().map(|&r| f16::from_f32(r)).collect())
+            }
         };
         let table = OutlierTableBuf {
             format: options.format,

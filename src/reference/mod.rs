@@ -25,6 +25,6 @@ pub use embedding_bag::embedding_bag;
 pub use gemm_i64::gemm_i64;
 pub use gemm_u8i8::gemm_u8i8;
 pub use interaction::interaction;
-pub use outlier::{dequantize_outlier, embedding_bag_outlier};
 pub(crate) use interaction::interaction_checked;
+pub use outlier::{dequantize_outlier, embedding_bag_outlier};
 pub use quantize::{dequantize, quantize, quantize_greedy};

@@ -18,8 +18,7 @@ use crate::common::guard::GuardedVec;
 use crate::compare::{FloatOut, Path, agree, strided_len};
 use crate::config;
 use crate::strategies::{
-    HOT_DIMS, OutType, dim, f32_value, float_bits, guarded, out_type, pad, quantized_format,
-    table,
+    HOT_DIMS, OutType, dim, f32_value, float_bits, guarded, out_type, pad, quantized_format, table,
 };
 
 #[derive(Clone, Debug)]
@@ -128,9 +127,18 @@ fn sparse_columns(rows: usize, dim: usize) -> impl Strategy<Value = Vec<Vec<u16>
 }
 
 fn outlier_case() -> impl Strategy<Value = OutlierCase> {
-    let dim = dim(600, &HOT_DIMS, |op| matches!(op, Op::OutlierEmbeddingBag(_)));
+    let dim = dim(600, &HOT_DIMS, |op| {
+        matches!(op, Op::OutlierEmbeddingBag(_))
+    });
     let lens = vec(prop_oneof![1 => Just(0usize), 3 => 1..=8usize], 0..=5);
-    let shape = (quantized_format(), dim, 1..=10usize, lens, 0..=3usize, 0..=3usize);
+    let shape = (
+        quantized_format(),
+        dim,
+        1..=10usize,
+        lens,
+        0..=3usize,
+        0..=3usize,
+    );
     shape.prop_flat_map(|(format, dim, rows, lens, lead, trail)| {
         let total: usize = lens.iter().sum();
         let num_indices = lead + total + trail;
@@ -167,7 +175,13 @@ fn outlier_case() -> impl Strategy<Value = OutlierCase> {
                 bad,
                 any::<bool>(),
             ),
-            (weights, select(vec![Pooling::Sum, Pooling::Mean]), out_type(), pad(), prefetch),
+            (
+                weights,
+                select(vec![Pooling::Sum, Pooling::Mean]),
+                out_type(),
+                pad(),
+                prefetch,
+            ),
         )
             .prop_map(
                 move |(
@@ -281,13 +295,8 @@ fn check_outlier<T: FloatOut>(case: &OutlierCase) -> Result<(), TestCaseError> {
 
     // Without outliers, every level gives the plain bag of the dense part.
     let empty_offsets = GuardedVec::filled(case.rows + 1, 0u32);
-    let no_outliers = OutlierTable::from_parts(
-        table.dense(),
-        &empty_offsets,
-        &[],
-        Residuals::F16(&[]),
-    )
-    .unwrap();
+    let no_outliers =
+        OutlierTable::from_parts(table.dense(), &empty_offsets, &[], Residuals::F16(&[])).unwrap();
     let mut plain = out.clone();
     let plain_result = reference::embedding_bag(
         &table.dense(),
