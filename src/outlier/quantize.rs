@@ -270,7 +270,9 @@ fn quantize_row(
             let mut best = fit(0)?;
             for k in 1..=max.min(values.len()) {
                 let next = fit(k)?;
-                if !(best.squared_error - next.squared_error >= min_gain) {
+                let gain = best.squared_error - next.squared_error;
+                // A NaN gain (errors overflowing f32) keeps no more outliers.
+                if gain.is_nan() || gain < min_gain {
                     break;
                 }
                 best = next;
