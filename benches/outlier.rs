@@ -27,7 +27,7 @@ use lowp::{Bags, Format, Output, Pooling, reference};
 use bags::{BENCH_BAGS, BagCase, IndexDist, IndexPool, TableSize};
 
 fn bench(c: &mut Criterion) {
-    let buffer = outlier::large_table().expect("the 1 GiB outlier table");
+    let buffer = outlier::large_table(outlier::OUTLIERS).expect("the 1 GiB outlier table");
     let table = outlier::view(&buffer);
     let dense = table.dense();
     let case = BagCase::with_shape(dense, outlier::BAG, BENCH_BAGS);

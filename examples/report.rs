@@ -321,7 +321,7 @@ fn outlier_bag_rows(limits: &[Limit], quick: bool, report: &Report) {
     use lowp::outlier::OutlierEmbeddingBag;
     use lowp::{Bags, Output, Pooling};
 
-    let Ok(buffer) = outlier::large_table() else {
+    let Ok(buffer) = outlier::large_table(outlier::OUTLIERS) else {
         report.note("cannot allocate the outlier benchmark table: no outlier rows");
         return;
     };

@@ -17,11 +17,12 @@ pub const BAG: usize = 100;
 
 /// A serialized Q4 outlier table of at least [`LARGE_TABLE_BYTES`] of dense rows. Dense
 /// bytes are random in `0x20..=0x3F` (finite positive f16 scales and biases below 2), each
-/// row has [`OUTLIERS`] distinct random columns and f16 residuals in ±(0.03..0.06).
-pub fn large_table() -> std::io::Result<HugeBuffer> {
+/// row has `outliers` (at most [`DIM`]) distinct random columns and f16 residuals in
+/// ±(0.03..0.06).
+pub fn large_table(outliers: usize) -> std::io::Result<HugeBuffer> {
     let row_bytes = Format::Q4.row_bytes(DIM).expect("small");
     let rows = LARGE_TABLE_BYTES.div_ceil(row_bytes);
-    let nnz = rows * OUTLIERS;
+    let nnz = rows * outliers;
     let dense = rows * row_bytes;
     let sparse = sparse_bytes(rows, nnz, ResidualType::F16).expect("fits");
     let mut buffer = HugeBuffer::new(HEADER_BYTES + dense + sparse)?;
@@ -47,16 +48,16 @@ pub fn large_table() -> std::io::Result<HugeBuffer> {
     }
     let (offsets, rest) = rest.split_at_mut(4 * (rows + 1));
     for (r, o) in offsets.chunks_exact_mut(4).enumerate() {
-        o.copy_from_slice(&((r * OUTLIERS) as u32).to_le_bytes());
+        o.copy_from_slice(&((r * outliers) as u32).to_le_bytes());
     }
     let (columns, residuals) = rest.split_at_mut(2 * nnz);
     for (row_columns, row_residuals) in columns
-        .chunks_exact_mut(2 * OUTLIERS)
-        .zip(residuals.chunks_exact_mut(2 * OUTLIERS))
+        .chunks_mut(2 * outliers.max(1))
+        .zip(residuals.chunks_mut(2 * outliers.max(1)))
     {
-        // OUTLIERS distinct sorted columns: one random column in each quarter of the row.
-        let quarter = DIM / OUTLIERS;
-        for j in 0..OUTLIERS {
+        // Distinct sorted columns: one random column in each of `outliers` equal parts.
+        let quarter = DIM / outliers.max(1);
+        for j in 0..outliers {
             let r = next();
             let col = (j * quarter + (r as usize) % quarter) as u16;
             row_columns[2 * j..2 * j + 2].copy_from_slice(&col.to_le_bytes());
