@@ -12,8 +12,12 @@
 //! The sparse part costs random reads of its own: a row's two offsets, then its columns
 //! and residuals. While summing entry `i`, the row of entry `i + distance` has its dense
 //! bytes and its offsets prefetched; at entry `i + distance / 2` those offsets have
-//! arrived, are read, and the row's columns and residuals are prefetched. No intrinsics
-//! here.
+//! arrived, are read, and the row's columns and residuals are prefetched. When every row
+//! has the same number of outliers the entries follow from the index, so the offsets are
+//! never read and the entries are prefetched with the dense row. Those extra random cache
+//! lines are what an outlier bag costs over a plain one once the table is out of cache
+//! (measured on the development machine, AVX-512, Q4 rows of 128: 0.98× the plain kernel's
+//! speed with no outliers, 0.61× with one per row, 0.45× with four). No intrinsics here.
 
 use std::ops::Range;
 
