@@ -270,6 +270,11 @@ fn quantizer_errors_name_the_row() {
         quantize_outliers(&options, QuantInput::F32(&data), 1, 8, None),
         Err(Error::UnrepresentableRow { row: 0, .. })
     ));
+    let wide = vec![0.0f32; (1 << 16) + 1];
+    assert!(matches!(
+        quantize_outliers(&options, QuantInput::F32(&wide), 1, wide.len(), None),
+        Err(Error::BadParameter { name: "dim", .. })
+    ));
     let q8_greedy = OutlierOptions {
         clipping: Clipping::Greedy,
         ..OutlierOptions::new(Format::Q8, 1)

@@ -75,7 +75,8 @@ impl<'a> OutlierTable<'a> {
     ///
     /// # Errors
     ///
-    /// [`Error::BadParameter`] (`"dense"`) if the dense table is not Q8, Q4 or Q2;
+    /// [`Error::BadParameter`] (`"dense"`) if the dense table is not Q8, Q4 or Q2 or its
+    /// dimension does not fit u32;
     /// [`Error::InvalidOutliers`] naming the row when `offsets` does not have `rows + 1`
     /// entries, does not start at 0, decreases, or does not end at the number of columns;
     /// when the residuals are not as many as the columns; or when a row's columns are not
@@ -203,6 +204,12 @@ impl<'a> OutlierTable<'a> {
             return Err(Error::bad_parameter(
                 "dense",
                 format!("a {} table; the dense part is Q8, Q4 or Q2", dense.format()),
+            ));
+        }
+        if u32::try_from(dense.dim()).is_err() {
+            return Err(Error::bad_parameter(
+                "dense",
+                format!("dimension {} does not fit the layout's u32", dense.dim()),
             ));
         }
         let nnz = columns.len() / 2;

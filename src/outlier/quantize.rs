@@ -196,7 +196,7 @@ pub fn quantize_outliers(
 /// As [`crate::quantize_rows`] (sizes, non-finite values, rows whose scale or bias does not
 /// fit the format, naming the row by its table index), plus [`Error::UnrepresentableRow`]
 /// for an f16 residual beyond ±65504, and [`Error::BadParameter`] for greedy clipping of
-/// Q8 or a non-quantized format.
+/// Q8, a non-quantized format or a dimension above 65536.
 pub fn quantize_outlier_rows(
     options: &OutlierOptions,
     input: QuantInput<'_>,
@@ -213,6 +213,12 @@ pub fn quantize_outlier_rows(
             format!("{format} is not a quantized format"),
         ));
     };
+    if dim > 1 << 16 {
+        return Err(Error::bad_parameter(
+            "dim",
+            format!("{dim} is more than outlier columns (u16) can address, 65536"),
+        ));
+    }
     if options.clipping == Clipping::Greedy && format == Format::Q8 {
         return Err(Error::bad_parameter(
             "clipping",
