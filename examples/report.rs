@@ -18,6 +18,8 @@ mod gemm;
 mod interaction;
 #[path = "../benches/common/names.rs"]
 mod names;
+#[path = "../benches/common/outlier.rs"]
+mod outlier;
 #[path = "../benches/common/quant.rs"]
 mod quant;
 
@@ -73,6 +75,7 @@ fn main() {
         }
     }
     plan_bag_rows(&buffer, &limits, quick, &report);
+    outlier_bag_rows(&limits, quick, &report);
     interaction_unfused_note(&limits, quick, &report);
     report.note(&format!("done in {:.1} s", started.elapsed().as_secs_f64()));
 }
@@ -185,6 +188,8 @@ fn kernel_rows(entry: &Entry, buffer: &[u8], limits: &[Limit], quick: bool) -> V
             vec![quant_row(entry, format, limits, quick)]
         }
         Op::Interaction => interaction_rows(entry, limits, quick),
+        // Measured against the plain kernel by `outlier_bag_rows`.
+        Op::OutlierEmbeddingBag(_) => Vec::new(),
         op => {
             eprintln!(
                 "note: no benchmark shape for {op} ({}, {:?})",
@@ -303,6 +308,121 @@ fn plan_bag_rows(buffer: &[u8], limits: &[Limit], quick: bool, report: &Report) 
             });
         }
     }
+}
+
+/// Two rows per level with a Q4 kernel of its own: the plain Q4 kernel and the outlier
+/// kernel over the same out-of-cache table (`benches/common/outlier.rs`: Q4 dimension 128,
+/// 4 outliers per row) with the same batches of 100 uniform indices, in
+/// bytes of dense rows gathered against the random-gather limit at the Q4 row size; the
+/// outlier row's `vs_plain` is its speed over the plain one's. Each level's first result
+/// is compared with the reference's.
+fn outlier_bag_rows(limits: &[Limit], quick: bool, report: &Report) {
+    use lowp::embedding::plan::{EmbeddingBagSpec, IndexType};
+    use lowp::outlier::OutlierEmbeddingBag;
+    use lowp::{Bags, Output, Pooling};
+
+    let Ok(buffer) = outlier::large_table(outlier::OUTLIERS) else {
+        report.note("cannot allocate the outlier benchmark table: no outlier rows");
+        return;
+    };
+    let table = outlier::view(&buffer);
+    let num_bags = if quick { BENCH_BAGS / 10 } else { BENCH_BAGS };
+    let case = BagCase::with_shape(table.dense(), outlier::BAG, num_bags);
+    let offsets: Vec<i32> = (0..=num_bags).map(|b| (b * outlier::BAG) as i32).collect();
+    let mut pool = IndexPool::with_batch_len(
+        IndexDist::Uniform,
+        TableSize::Large,
+        case.table.rows(),
+        case.batch_len(),
+    );
+    let limit = gather_limit(limits, TableSize::Large.name(), case.table.row_bytes())
+        .expect("extra_gathers measured the Q4 row size");
+    let checked_batch = pool.next_batch().to_vec();
+    let checked_bags = Bags::from_offsets(&checked_batch[..], &offsets[..]).expect("valid");
+    let mut expected = vec![0.0f32; case.out_len()];
+    lowp::reference::embedding_bag_outlier(
+        &table,
+        &checked_bags,
+        Pooling::Sum,
+        &mut Output::F32(&mut expected),
+        outlier::DIM,
+    )
+    .expect("valid inputs");
+    let mut out = vec![0.0f32; case.out_len()];
+    for entry in bags::plan_kernels(Format::Q4, outlier::DIM) {
+        let plan = OutlierEmbeddingBag::new(EmbeddingBagSpec {
+            index: IndexType::I32,
+            isa: Some(entry.isa),
+            ..EmbeddingBagSpec::new(Format::Q4, outlier::DIM)
+        })
+        .expect("an available level");
+        case.run(entry, &checked_batch, &mut out);
+        let plain_exact = case.is_exact(&checked_batch, &out);
+        plan.run(&table, &checked_bags, Output::F32(&mut out), outlier::DIM)
+            .expect("valid inputs");
+        let exact = out
+            .iter()
+            .zip(&expected)
+            .all(|(x, y)| x.to_bits() == y.to_bits());
+        let plain_secs = secs_per_call(quick, || {
+            let batch = pool.next_batch();
+            timed(|| case.run(entry, batch, &mut out))
+        });
+        let secs = secs_per_call(quick, || {
+            let batch = pool.next_batch();
+            let bags = Bags::from_offsets(batch, &offsets[..]).expect("valid");
+            timed(|| {
+                plan.run(&table, &bags, Output::F32(&mut out), outlier::DIM)
+                    .expect("valid inputs")
+            })
+        });
+        for (outliers, secs, exact) in [
+            (0, plain_secs, plain_exact),
+            (outlier::OUTLIERS, secs, exact),
+        ] {
+            let mut shape = vec![
+                ("dim", json!(outlier::DIM)),
+                ("bag", json!(outlier::BAG)),
+                ("bags", json!(num_bags)),
+                ("table", json!(TableSize::Large.name())),
+                ("index_dist", json!(IndexDist::Uniform.name())),
+                ("outliers_per_row", json!(outliers)),
+            ];
+            if outliers > 0 {
+                shape.push(("vs_plain", json!(plain_secs / secs)));
+            }
+            report.kernel(&KernelRow {
+                op: if outliers > 0 {
+                    "embedding_bag_outlier"
+                } else {
+                    "embedding_bag"
+                },
+                isa: entry.isa,
+                spec: if outliers > 0 {
+                    plan_spec(&plan)
+                } else {
+                    entry.spec
+                },
+                value: case.gathered_bytes() as f64 / secs / 1e9,
+                unit: "GB/s",
+                format: Format::Q4.name().to_owned(),
+                shape,
+                limit: limit.name.clone(),
+                limit_value: Some(limit.value),
+                exact,
+            });
+        }
+    }
+}
+
+/// The specialization of the kernel an outlier plan resolved to.
+fn plan_spec(plan: &lowp::outlier::OutlierEmbeddingBag) -> Spec {
+    lowp::registry::select(
+        Op::OutlierEmbeddingBag(Format::Q4),
+        outlier::DIM,
+        plan.isa(),
+    )
+    .spec
 }
 
 fn u8i8_row(entry: &Entry, m: usize, limits: &[Limit], quick: bool) -> KernelRow {

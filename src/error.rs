@@ -110,6 +110,14 @@ pub enum Error {
         /// What does not fit.
         reason: String,
     },
+    /// The sparse part of an outlier table is inconsistent.
+    InvalidOutliers {
+        /// The row whose outliers are wrong (the row count for a problem with the arrays'
+        /// lengths or their end).
+        row: usize,
+        /// What is wrong, with the offending entry and value.
+        reason: String,
+    },
     /// A parameter is invalid.
     BadParameter {
         /// Which parameter.
@@ -188,6 +196,9 @@ impl fmt::Display for Error {
             }
             Error::UnrepresentableRow { row, reason } => {
                 write!(f, "row {row} cannot be quantized: {reason}")
+            }
+            Error::InvalidOutliers { row, reason } => {
+                write!(f, "outliers of row {row} are invalid: {reason}")
             }
             Error::BadParameter { name, reason } => write!(f, "bad parameter {name}: {reason}"),
         }

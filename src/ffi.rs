@@ -102,7 +102,7 @@ impl From<Error> for Failure {
             Error::SizeOverflow { .. } => LowpStatus::SizeOverflow,
             Error::UnsupportedIsa { .. } => LowpStatus::UnsupportedIsa,
             Error::UnrepresentableRow { .. } => LowpStatus::UnrepresentableRow,
-            Error::BadParameter { .. } => LowpStatus::BadParameter,
+            Error::BadParameter { .. } | Error::InvalidOutliers { .. } => LowpStatus::BadParameter,
         };
         Failure::new(status, error.to_string())
     }

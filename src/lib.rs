@@ -37,6 +37,7 @@ pub mod gemm;
 pub mod interaction;
 pub mod isa;
 pub mod limits;
+pub mod outlier;
 pub mod quantize;
 pub mod reference;
 pub mod registry;

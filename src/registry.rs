@@ -18,6 +18,7 @@ use crate::format::{Format, Table};
 use crate::gemm::{GemmOutput, MatMut, MatRef, OutputStage, U8I8Block};
 use crate::interaction::InteractionProblem;
 use crate::isa::Isa;
+use crate::outlier::OutlierTable;
 use crate::quantize::QuantInput;
 use crate::reference;
 
@@ -37,6 +38,8 @@ pub enum Op {
     GemmI64,
     /// DLRM feature interaction (f32 or bf16 inputs, any output type).
     Interaction,
+    /// Embedding bags over an outlier table whose dense part has this format.
+    OutlierEmbeddingBag(Format),
 }
 
 impl Op {
@@ -51,6 +54,9 @@ impl Op {
         ops.push(Op::GemmU8I8);
         ops.push(Op::GemmI64);
         ops.push(Op::Interaction);
+        for f in Format::ALL.into_iter().filter(|f| f.is_quantized()) {
+            ops.push(Op::OutlierEmbeddingBag(f));
+        }
         ops
     }
 }
@@ -64,6 +70,7 @@ impl fmt::Display for Op {
             Op::GemmU8I8 => f.write_str("gemm/u8i8"),
             Op::GemmI64 => f.write_str("gemm/i64"),
             Op::Interaction => f.write_str("interaction"),
+            Op::OutlierEmbeddingBag(format) => write!(f, "embedding_bag_outlier/{format}"),
         }
     }
 }
@@ -108,6 +115,17 @@ pub type GemmI64Fn =
 /// checked the inputs and the output's length.
 pub type InteractionFn = unsafe fn(&InteractionProblem<'_>, &mut Output<'_>) -> Result<()>;
 
+/// Sums bags over an outlier table, as [`EmbeddingBagFn`] does over a plain one; the table
+/// was checked by its constructor.
+pub type OutlierBagFn = unsafe fn(
+    &OutlierTable<'_>,
+    &Bags<'_>,
+    Pooling,
+    &mut Output<'_>,
+    usize,
+    Prefetch,
+) -> Result<()>;
+
 /// A kernel's entry point, typed by operation.
 #[derive(Clone, Copy)]
 pub enum Kernel {
@@ -123,6 +141,8 @@ pub enum Kernel {
     GemmI64(GemmI64Fn),
     /// See [`InteractionFn`].
     Interaction(InteractionFn),
+    /// See [`OutlierBagFn`].
+    OutlierEmbeddingBag(OutlierBagFn),
 }
 
 impl fmt::Debug for Kernel {
@@ -164,6 +184,37 @@ fn reference_embedding_bag(
     _prefetch: Prefetch,
 ) -> Result<()> {
     reference::embedding_bag(table, bags, pooling, out, out_stride)
+}
+
+/// The reference outlier bag as an [`OutlierBagFn`]: it has no prefetch option.
+fn reference_outlier_bag(
+    table: &OutlierTable<'_>,
+    bags: &Bags<'_>,
+    pooling: Pooling,
+    out: &mut Output<'_>,
+    out_stride: usize,
+    _prefetch: Prefetch,
+) -> Result<()> {
+    reference::embedding_bag_outlier(table, bags, pooling, out, out_stride)
+}
+
+/// An outlier-table bag kernel from `crate::arch`'s `sls_outlier_*` files.
+const fn sls_outlier(isa: Isa, format: Format, spec: Spec) -> Entry {
+    let kernel = match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => crate::arch::x86_64::sls_outlier_avx2::kernel(format, spec),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => crate::arch::x86_64::sls_outlier_avx512::kernel(format, spec),
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => crate::arch::aarch64::sls_outlier_neon::kernel(format, spec),
+        _ => panic!("no outlier embedding-bag kernels at this level"),
+    };
+    Entry {
+        op: Op::OutlierEmbeddingBag(format),
+        isa,
+        spec,
+        kernel: Kernel::OutlierEmbeddingBag(kernel),
+    }
 }
 
 /// A quantizer (`Op::Quantize`) or dequantizer (`Op::Dequantize`) kernel from
@@ -616,6 +667,72 @@ pub static ENTRIES: &[Entry] = &[
     sls_q(Isa::Neon, Format::Q2, Spec::Dim(256)),
     #[cfg(target_arch = "aarch64")]
     sls_q(Isa::Neon, Format::Q2, Spec::Any),
+    scalar(
+        Op::OutlierEmbeddingBag(Format::Q8),
+        Kernel::OutlierEmbeddingBag(reference_outlier_bag),
+    ),
+    scalar(
+        Op::OutlierEmbeddingBag(Format::Q4),
+        Kernel::OutlierEmbeddingBag(reference_outlier_bag),
+    ),
+    scalar(
+        Op::OutlierEmbeddingBag(Format::Q2),
+        Kernel::OutlierEmbeddingBag(reference_outlier_bag),
+    ),
+    #[cfg(target_arch = "x86_64")]
+    sls_outlier(Isa::Avx2, Format::Q8, Spec::Dim(64)),
+    #[cfg(target_arch = "x86_64")]
+    sls_outlier(Isa::Avx2, Format::Q8, Spec::Dim(128)),
+    #[cfg(target_arch = "x86_64")]
+    sls_outlier(Isa::Avx2, Format::Q8, Spec::Any),
+    #[cfg(target_arch = "x86_64")]
+    sls_outlier(Isa::Avx2, Format::Q4, Spec::Dim(64)),
+    #[cfg(target_arch = "x86_64")]
+    sls_outlier(Isa::Avx2, Format::Q4, Spec::Dim(128)),
+    #[cfg(target_arch = "x86_64")]
+    sls_outlier(Isa::Avx2, Format::Q4, Spec::Any),
+    #[cfg(target_arch = "x86_64")]
+    sls_outlier(Isa::Avx2, Format::Q2, Spec::Dim(64)),
+    #[cfg(target_arch = "x86_64")]
+    sls_outlier(Isa::Avx2, Format::Q2, Spec::Dim(128)),
+    #[cfg(target_arch = "x86_64")]
+    sls_outlier(Isa::Avx2, Format::Q2, Spec::Any),
+    #[cfg(target_arch = "x86_64")]
+    sls_outlier(Isa::Avx512, Format::Q8, Spec::Dim(64)),
+    #[cfg(target_arch = "x86_64")]
+    sls_outlier(Isa::Avx512, Format::Q8, Spec::Dim(128)),
+    #[cfg(target_arch = "x86_64")]
+    sls_outlier(Isa::Avx512, Format::Q8, Spec::Any),
+    #[cfg(target_arch = "x86_64")]
+    sls_outlier(Isa::Avx512, Format::Q4, Spec::Dim(64)),
+    #[cfg(target_arch = "x86_64")]
+    sls_outlier(Isa::Avx512, Format::Q4, Spec::Dim(128)),
+    #[cfg(target_arch = "x86_64")]
+    sls_outlier(Isa::Avx512, Format::Q4, Spec::Any),
+    #[cfg(target_arch = "x86_64")]
+    sls_outlier(Isa::Avx512, Format::Q2, Spec::Dim(64)),
+    #[cfg(target_arch = "x86_64")]
+    sls_outlier(Isa::Avx512, Format::Q2, Spec::Dim(128)),
+    #[cfg(target_arch = "x86_64")]
+    sls_outlier(Isa::Avx512, Format::Q2, Spec::Any),
+    #[cfg(target_arch = "aarch64")]
+    sls_outlier(Isa::Neon, Format::Q8, Spec::Dim(64)),
+    #[cfg(target_arch = "aarch64")]
+    sls_outlier(Isa::Neon, Format::Q8, Spec::Dim(128)),
+    #[cfg(target_arch = "aarch64")]
+    sls_outlier(Isa::Neon, Format::Q8, Spec::Any),
+    #[cfg(target_arch = "aarch64")]
+    sls_outlier(Isa::Neon, Format::Q4, Spec::Dim(64)),
+    #[cfg(target_arch = "aarch64")]
+    sls_outlier(Isa::Neon, Format::Q4, Spec::Dim(128)),
+    #[cfg(target_arch = "aarch64")]
+    sls_outlier(Isa::Neon, Format::Q4, Spec::Any),
+    #[cfg(target_arch = "aarch64")]
+    sls_outlier(Isa::Neon, Format::Q2, Spec::Dim(64)),
+    #[cfg(target_arch = "aarch64")]
+    sls_outlier(Isa::Neon, Format::Q2, Spec::Dim(128)),
+    #[cfg(target_arch = "aarch64")]
+    sls_outlier(Isa::Neon, Format::Q2, Spec::Any),
 ];
 
 /// Every kernel lowp has, for tests, benchmarks and the report.

@@ -107,6 +107,27 @@ fn run(op: Op, dim: usize, level: Isa) -> lowp::Result<()> {
                 Output::F32(&mut out),
             )
         }
+        Op::OutlierEmbeddingBag(format) => {
+            use lowp::embedding::plan::{EmbeddingBagSpec, IndexType};
+            use lowp::outlier::{OutlierEmbeddingBag, OutlierTable, Residuals};
+            let bytes = vec![0u8; format.table_bytes(ROWS, dim)?];
+            let dense = Table::new(format, ROWS, dim, &bytes)?;
+            let residuals = [half::f16::ONE; 2];
+            let table = OutlierTable::from_parts(
+                dense,
+                &[0, 1, 1, 2],
+                &[0, 0],
+                Residuals::F16(&residuals),
+            )?;
+            let bags = Bags::from_offsets(&[0i32, 2, 1, 2], &[0i32, 2, 2, 4])?;
+            let mut out = vec![0f32; 3 * dim];
+            OutlierEmbeddingBag::new(EmbeddingBagSpec {
+                index: IndexType::I32,
+                isa: level,
+                ..EmbeddingBagSpec::new(format, dim)
+            })?
+            .run(&table, &bags, Output::F32(&mut out), dim)
+        }
         other => panic!("isa_coverage.rs does not know how to call {other}; add it to `run`"),
     }
 }

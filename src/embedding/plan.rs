@@ -259,7 +259,7 @@ impl EmbeddingBag {
     }
 
     /// Checks that a call matches the plan's configuration.
-    fn check(&self, table: &Table<'_>, bags: &Bags<'_>, out: &Output<'_>) -> Result<()> {
+    pub(crate) fn check(&self, table: &Table<'_>, bags: &Bags<'_>, out: &Output<'_>) -> Result<()> {
         let spec = &self.spec;
         if table.format() != spec.format || table.dim() != spec.dim {
             return Err(Error::bad_parameter(

@@ -86,7 +86,7 @@ pub fn embedding_bag(
 }
 
 /// Adds row `row` of `table`, times `weight` (1 when `None`), into `acc` in FBGEMM's order.
-fn add_row(acc: &mut [f32], table: &Table<'_>, row: usize, weight: Option<f32>) {
+pub(crate) fn add_row(acc: &mut [f32], table: &Table<'_>, row: usize, weight: Option<f32>) {
     let bytes = table.row(row);
     match table.format() {
         Format::F32 => add_float(acc, weight, |e| read_f32(bytes, 4 * e)),

@@ -18,6 +18,7 @@ mod embedding_bag;
 mod gemm_i64;
 mod gemm_u8i8;
 mod interaction;
+mod outlier;
 pub(crate) mod quantize;
 
 pub use embedding_bag::embedding_bag;
@@ -25,4 +26,5 @@ pub use gemm_i64::gemm_i64;
 pub use gemm_u8i8::gemm_u8i8;
 pub use interaction::interaction;
 pub(crate) use interaction::interaction_checked;
+pub use outlier::{dequantize_outlier, embedding_bag_outlier};
 pub use quantize::{dequantize, quantize, quantize_greedy};

@@ -268,7 +268,7 @@ pub(crate) fn row_params(bits: u32, min: f32, max: f32) -> std::result::Result<R
 }
 
 /// Writes the codes of `values` and the scale and bias of `params` into the row `out`.
-fn write_row(values: &[f32], params: &RowParams, out: &mut [u8]) {
+pub(crate) fn write_row(values: &[f32], params: &RowParams, out: &mut [u8]) {
     let per_byte = (8 / params.bits) as usize;
     let (codes, scale_bias) = out.split_at_mut(values.len().div_ceil(per_byte));
     codes.fill(0);
@@ -327,7 +327,7 @@ fn candidate(values: &[f32], bits: u32, lo: f32, hi: f32) -> Option<(RowParams, 
 /// bias and scale and the dequantizers' fused multiply-add. Unlike FBGEMM, which keeps only
 /// local optima and loops while `lo + 168·step < hi` (forever when `step` is below half an
 /// f32 ulp of `lo`), this counts the rounds and keeps the best candidate seen.
-fn greedy_params(values: &[f32], bits: u32) -> std::result::Result<RowParams, String> {
+pub(crate) fn greedy_params(values: &[f32], bits: u32) -> std::result::Result<RowParams, String> {
     let (min, max) = min_max(values);
     let first = row_params(bits, min, max)?;
     let mut best = (first, squared_error(values, &first));

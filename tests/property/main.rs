@@ -19,6 +19,7 @@ mod embedding;
 mod gemm;
 mod guard_pages;
 mod interaction;
+mod outlier;
 mod quantize;
 mod strategies;
 
