@@ -14,5 +14,7 @@ pub(crate) mod quantize_avx2;
 pub(crate) mod quantize_avx512;
 pub(crate) mod sls_avx2;
 pub(crate) mod sls_avx512;
+pub(crate) mod sls_compositional_avx2;
+pub(crate) mod sls_compositional_avx512;
 pub(crate) mod sls_q_avx2;
 pub(crate) mod sls_q_avx512;
