@@ -82,7 +82,7 @@ impl Combine {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Component<'a> {
     pub(crate) table: Table<'a>,
-    map: RowMap,
+    pub(crate) map: RowMap,
     /// First output column of this component's values (0 unless concatenating).
     pub(crate) column: usize,
 }

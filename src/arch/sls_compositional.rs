@@ -13,6 +13,7 @@
 //! unweighted, which rounds exactly like `acc + v` (the product by 1 is exact, the sum
 //! rounds once either way); Mean multiplies by the f32 reciprocal of the length.
 
+use std::marker::PhantomData;
 use std::ops::Range;
 
 use crate::arch::sls::{
@@ -20,6 +21,7 @@ use crate::arch::sls::{
     prefetch_span, store_block,
 };
 use crate::arch::sls_quant::QuantSimd;
+use crate::compositional::scheme::RowMap;
 use crate::compositional::{Component, CompositionalTable, MAX_COMPONENTS};
 use crate::embedding::plan::Prefetch;
 use crate::embedding::{Bags, IndexSlice, Output, Pooling, Weights};
@@ -55,13 +57,16 @@ const fn format_id(format: Format) -> u8 {
 /// One component as the loop reads it.
 #[derive(Clone, Copy)]
 struct Part<'t> {
-    map: &'t Component<'t>,
+    /// The component's row of an index, copied here so the loop reads it from one place.
+    map: RowMap,
     base: *const u8,
     row_bytes: usize,
     /// Bytes before the scale and bias of a quantized row.
     data_bytes: usize,
     format: u8,
     dim: usize,
+    column: usize,
+    _table: PhantomData<&'t [u8]>,
 }
 
 /// What stays fixed over one call.
@@ -127,12 +132,14 @@ pub(crate) unsafe fn compositional_bag<S: QuantSimd, const OP: u8, const NV: usi
     fn part<'t>(map: &'t Component<'t>) -> Part<'t> {
         let t = &map.table;
         Part {
-            map,
+            map: map.map,
             base: t.bytes().as_ptr(),
             row_bytes: t.row_bytes(),
             data_bytes: t.row_bytes() - t.format().scale_bias_bytes(),
             format: format_id(t.format()),
             dim: t.dim(),
+            column: map.column,
+            _table: PhantomData,
         }
     }
     let mut parts = [part(&table.parts()[0]); MAX_COMPONENTS];
@@ -190,7 +197,7 @@ unsafe fn run<S: QuantSimd, const OP: u8, const NV: usize, const FMT: u8>(
             if OP == CONCAT {
                 for c in 0..batch.num_parts {
                     let part = batch.part(c);
-                    let out = out_row.wrapping_add(part.map.column * esize);
+                    let out = out_row.wrapping_add(part.column * esize);
                     columns::<S, OP, FMT>(batch, bag, range.clone(), c..c + 1, part.dim, out)?;
                 }
             } else if NV > 0 {
@@ -294,7 +301,7 @@ unsafe fn sum_block<S: QuantSimd, const OP: u8, const NV: usize, const FMT: u8>(
                     let p = batch.part(c);
                     let row = p
                         .base
-                        .wrapping_add(p.map.row(ahead).wrapping_mul(p.row_bytes));
+                        .wrapping_add((p.map.row(ahead) as usize).wrapping_mul(p.row_bytes));
                     prefetch_span(row, p.row_bytes, batch.prefetch.hint);
                 }
             }
@@ -371,7 +378,7 @@ unsafe fn load_block<S: QuantSimd, const NV: usize, const FMT: u8>(
     // SAFETY: the row is within the component (caller); each read below stays within its
     // columns, and the scale and bias at `data_bytes`.
     unsafe {
-        let row = part.base.add(part.map.row(index) * part.row_bytes);
+        let row = part.base.add(part.map.row(index) as usize * part.row_bytes);
         match format {
             ROW_F32 => load_float::<S, NV, ROW_F32>(row, col, nv, tail),
             ROW_F16 => load_float::<S, NV, ROW_F16>(row, col, nv, tail),

@@ -18,12 +18,18 @@
 //!
 //! and `m·n / 2^(63+l) ≥ n/d ≥ q`, so `⌊m·n / 2^(63+l)⌋ = q` exactly (Granlund and
 //! Montgomery, "Division by invariant integers using multiplication", theorem 4.2, with
-//! `N = 63`). The multiplier fits in 64 bits: `d = 1` gives `m = 2^63`; for `d ≥ 2`,
-//! `d ≥ 2^(l−1) + 1` gives `2^(63+l)/d ≤ 2^64 − 2^64/(2^(l−1) + 1) ≤ 2^64 − 1` (as
-//! `l ≤ 64`), so its ceiling is at most `2^64 − 1`. The product `m·n` is below `2^127` and
-//! the shift `63 + l ≤ 127`, so one 64 × 64 → 128-bit
-//! multiply (x86 `mul`, Arm `umulh`) and a shift give the quotient. The tests below check
-//! the edges (0, d − 1, d, multiples, the largest index) for divisors of every size.
+//! `N = 63`). For `2 ≤ d ≤ 2^63` the multiplier fits in 64 bits: `d ≥ 2^(l−1) + 1` gives
+//! `2^(63+l)/d ≤ 2^64 − 2^64/(2^(l−1) + 1) ≤ 2^64 − 1`, so its ceiling is at most
+//! `2^64 − 1`; `d = 1` gives `m = 2^63`. And as `n < 2^63`, `2n` fits in 64 bits, so
+//!
+//! ```text
+//! ⌊m·n / 2^(63+l)⌋ = ⌊⌊(2n)·m / 2^64⌋ / 2^l⌋
+//! ```
+//!
+//! is one 64 × 64-bit multiply keeping the high half (x86 `mul`, Arm `umulh`) of the
+//! doubled index and one shift by `l ≤ 63`: no 128-bit shift. A divisor above `2^63`
+//! exceeds every numerator, so its quotient is always 0: multiplier 0. The tests below
+//! check the edges (0, d − 1, d, multiples, the largest index) for divisors of every size.
 
 /// `n / d` and `n mod d` for any `n < 2^63`, by multiply and shift.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,20 +43,27 @@ impl Divider {
     /// The divider for `divisor ≥ 1`. Panics on 0 (callers validate divisors first).
     pub(crate) fn new(divisor: u64) -> Divider {
         assert!(divisor >= 1, "division by zero");
+        if divisor > 1 << 63 {
+            return Divider {
+                divisor,
+                multiplier: 0,
+                shift: 0,
+            };
+        }
         let l = 64 - (divisor - 1).leading_zeros();
-        let shift = 63 + l;
-        let multiplier = (1u128 << shift).div_ceil(u128::from(divisor));
+        let multiplier = (1u128 << (63 + l)).div_ceil(u128::from(divisor));
         Divider {
             divisor,
             multiplier: u64::try_from(multiplier).expect("the multiplier fits 64 bits"),
-            shift,
+            shift: l,
         }
     }
 
     /// `n / divisor`, for `n < 2^63`.
     #[inline(always)]
     pub(crate) fn quotient(&self, n: u64) -> u64 {
-        ((u128::from(n) * u128::from(self.multiplier)) >> self.shift) as u64
+        let high = (u128::from(n << 1) * u128::from(self.multiplier)) >> 64;
+        high as u64 >> self.shift
     }
 
     /// `n mod divisor`, for `n < 2^63`.

@@ -1,8 +1,8 @@
 //! Partition schemes: how a virtual index becomes one row per component table.
 //!
 //! Every scheme is compiled to the same per-component map, `row = (i / divisor) mod
-//! modulus`, so one kernel loop serves them all with two multiply-and-shift divisions per
-//! component ([`Divider`]):
+//! modulus`, so one kernel loop serves them all with one multiply-and-shift division
+//! ([`Divider`]) per component (two for the middle digits of a mixed radix):
 //!
 //! | scheme | component `j` | divisor | modulus (= rows needed) |
 //! |---|---|---|---|
@@ -12,8 +12,8 @@
 //! | hashing `m` | `i mod m` | 1 | `m` |
 //!
 //! (`N` is the number of virtual rows.) For the leading quotient the modulus changes
-//! nothing, since `i < N` gives `i / divisor < ⌈N / divisor⌉`; it only states the rows the
-//! component needs. Quotient-remainder with `m` is mixed radix `(⌈N / m⌉, m)`.
+//! nothing, since `i < N` gives `i / divisor < ⌈N / divisor⌉`: it only states the rows the
+//! component needs, and is not applied (nor is a divisor of 1). Quotient-remainder with `m` is mixed radix `(⌈N / m⌉, m)`.
 
 use crate::compositional::divide::Divider;
 use crate::error::{Error, Result};
@@ -46,21 +46,24 @@ pub enum Scheme {
 /// The most component tables a compositional table combines.
 pub const MAX_COMPONENTS: usize = 4;
 
-/// Component `j`'s row of index `i` is `(i / divisor) mod modulus`.
+/// Component `j`'s row of index `i` is `(i / divisor) mod modulus`. A divisor of 1 and
+/// the modulus of a leading quotient (which never wraps) are `None`: skipped, so every
+/// scheme costs one multiply-and-shift division per component.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct RowMap {
-    divisor: Divider,
-    modulus: Divider,
+    divisor: Option<Divider>,
+    modulus: Option<Divider>,
     /// Rows the component table must have (the modulus, or 0 for an empty virtual table).
     pub(crate) rows_needed: usize,
 }
 
 impl RowMap {
-    fn new(divisor: u64, modulus: u64) -> RowMap {
+    /// The map `(i / divisor) mod modulus`, where `wraps` is false if no valid index
+    /// reaches the modulus (a leading quotient).
+    fn new(divisor: u64, modulus: u64, wraps: bool) -> RowMap {
         RowMap {
-            divisor: Divider::new(divisor),
-            // An empty virtual table maps no index; a modulus of 1 keeps the divider valid.
-            modulus: Divider::new(modulus.max(1)),
+            divisor: (divisor > 1).then(|| Divider::new(divisor)),
+            modulus: wraps.then(|| Divider::new(modulus)),
             rows_needed: modulus as usize,
         }
     }
@@ -68,7 +71,8 @@ impl RowMap {
     /// The row of index `i < 2^63`.
     #[inline(always)]
     pub(crate) fn row(&self, i: u64) -> u64 {
-        self.modulus.remainder(self.divisor.quotient(i))
+        let q = self.divisor.map_or(i, |d| d.quotient(i));
+        self.modulus.map_or(q, |m| m.remainder(q))
     }
 }
 
@@ -127,9 +131,9 @@ pub(crate) fn row_maps(scheme: &Scheme, virtual_rows: usize) -> Result<Vec<RowMa
         }
         &Scheme::QuotientRemainder { m } => {
             let m = m as u64;
-            Ok(vec![RowMap::new(m, n.div_ceil(m)), RowMap::new(1, m)])
+            Ok(vec![RowMap::new(m, n.div_ceil(m), false), RowMap::new(1, m, true)])
         }
-        &Scheme::Hashing { m } => Ok(vec![RowMap::new(1, m as u64)]),
+        &Scheme::Hashing { m } => Ok(vec![RowMap::new(1, m as u64, true)]),
         Scheme::MixedRadix(radices) => {
             let radices = factors("mixed-radix", radices)?;
             check_product("mixed-radix", radices, n)?;
@@ -141,12 +145,11 @@ pub(crate) fn row_maps(scheme: &Scheme, virtual_rows: usize) -> Result<Vec<RowMa
                     let divisor = radices[j + 1..]
                         .iter()
                         .fold(1u64, |p, &m| p.saturating_mul(m as u64));
-                    let modulus = if j == 0 {
-                        n.div_ceil(divisor)
+                    if j == 0 {
+                        RowMap::new(divisor, n.div_ceil(divisor), false)
                     } else {
-                        radices[j] as u64
-                    };
-                    RowMap::new(divisor, modulus)
+                        RowMap::new(divisor, radices[j] as u64, true)
+                    }
                 })
                 .collect())
         }
@@ -165,7 +168,7 @@ pub(crate) fn row_maps(scheme: &Scheme, virtual_rows: usize) -> Result<Vec<RowMa
                 }
             }
             check_product("Chinese-remainder", moduli, n)?;
-            Ok(moduli.iter().map(|&m| RowMap::new(1, m as u64)).collect())
+            Ok(moduli.iter().map(|&m| RowMap::new(1, m as u64, true)).collect())
         }
     }
 }
