@@ -25,7 +25,8 @@ mod compositional;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
-use lowp::{Format, Isa};
+use lowp::registry::{self, Op};
+use lowp::{Combine, Format, Isa};
 
 use bags::{IndexDist, IndexPool, TableSize};
 use compositional::{DIM, QrCase, Unfused, full_plan};
@@ -42,12 +43,16 @@ fn time_calls(pool: &mut IndexPool, calls: u64, mut call: impl FnMut(&[i32])) ->
     spent
 }
 
-/// Levels with a kernel of their own (the Scalar reference would take minutes).
+/// Levels with a compositional kernel of their own (the Scalar reference would take
+/// minutes, and higher levels without one would run the same kernel again).
 fn levels() -> Vec<Isa> {
     Isa::available()
         .iter()
         .copied()
-        .filter(|&isa| isa != Isa::Scalar)
+        .filter(|&isa| {
+            let op = Op::CompositionalBag(Combine::Product);
+            isa != Isa::Scalar && registry::select(op, DIM, isa).isa == isa
+        })
         .collect()
 }
 
