@@ -131,7 +131,10 @@ pub(crate) fn row_maps(scheme: &Scheme, virtual_rows: usize) -> Result<Vec<RowMa
         }
         &Scheme::QuotientRemainder { m } => {
             let m = m as u64;
-            Ok(vec![RowMap::new(m, n.div_ceil(m), false), RowMap::new(1, m, true)])
+            Ok(vec![
+                RowMap::new(m, n.div_ceil(m), false),
+                RowMap::new(1, m, true),
+            ])
         }
         &Scheme::Hashing { m } => Ok(vec![RowMap::new(1, m as u64, true)]),
         Scheme::MixedRadix(radices) => {
@@ -168,7 +171,10 @@ pub(crate) fn row_maps(scheme: &Scheme, virtual_rows: usize) -> Result<Vec<RowMa
                 }
             }
             check_product("Chinese-remainder", moduli, n)?;
-            Ok(moduli.iter().map(|&m| RowMap::new(1, m as u64, true)).collect())
+            Ok(moduli
+                .iter()
+                .map(|&m| RowMap::new(1, m as u64, true))
+                .collect())
         }
     }
 }
