@@ -12,6 +12,8 @@
 
 #[path = "../benches/common/bags.rs"]
 mod bags;
+#[path = "../benches/common/compositional.rs"]
+mod compositional;
 #[path = "../benches/common/gemm.rs"]
 mod gemm;
 #[path = "../benches/common/interaction.rs"]
@@ -76,6 +78,7 @@ fn main() {
     }
     plan_bag_rows(&buffer, &limits, quick, &report);
     outlier_bag_rows(&limits, quick, &report);
+    compositional_rows(&buffer, &limits, quick, &report);
     interaction_unfused_note(&limits, quick, &report);
     report.note(&format!("done in {:.1} s", started.elapsed().as_secs_f64()));
 }
@@ -190,6 +193,9 @@ fn kernel_rows(entry: &Entry, buffer: &[u8], limits: &[Limit], quick: bool) -> V
         Op::Interaction => interaction_rows(entry, limits, quick),
         // Measured against the plain kernel by `outlier_bag_rows`.
         Op::OutlierEmbeddingBag(_) => Vec::new(),
+        // Measured per level, with the unfused and full-table comparisons, by
+        // `compositional_rows`.
+        Op::CompositionalBag(_) => Vec::new(),
         op => {
             eprintln!(
                 "note: no benchmark shape for {op} ({}, {:?})",
@@ -308,6 +314,109 @@ fn plan_bag_rows(buffer: &[u8], limits: &[Limit], quick: bool, report: &Report) 
             });
         }
     }
+}
+
+/// Compositional bags (quotient-remainder, product, dimension 64, 2048 bags of 100 uniform
+/// indices), one row per level with a kernel of its own: f32 components of 2048 rows
+/// (512 KiB each) for the 4,194,304 rows of the large table, and the README's Q8 example
+/// (10,000-row components, 100,000,000 categories), in GB/s of component rows read against
+/// the in-cache sequential read. Then a note with the bars at the best level: indices per
+/// second fused, unfused (lowp's own bags of one into buffers, product, pool) and over the
+/// virtual table held in full (f32, out of cache, against its gather limit).
+fn compositional_rows(buffer: &HugeBuffer, limits: &[Limit], quick: bool, report: &Report) {
+    use compositional::{BAG, BAGS, DIM, QrCase, Unfused, full_plan};
+    let in_cache = limits
+        .iter()
+        .find(|l| {
+            l.kind
+                == LimitKind::SeqRead {
+                    bytes: limits::IN_CACHE_BYTES,
+                }
+        })
+        .expect("measure() reads a buffer in cache");
+    let full = TableSize::Large.table(buffer, Format::F32, DIM);
+    let n = full.rows();
+    let m = n.isqrt() + usize::from(n.isqrt() * n.isqrt() < n);
+    let f32_case = QrCase::new(buffer, Format::F32, m, n);
+    let q8_case = QrCase::new(buffer, Format::Q8, 10_000, 100_000_000);
+    let mut levels: Vec<&Entry> = Vec::new();
+    for &isa in Isa::available() {
+        let entry = lowp::registry::select(Op::CompositionalBag(lowp::Combine::Product), DIM, isa);
+        if !levels.iter().any(|e| std::ptr::eq(*e, entry)) {
+            levels.push(entry);
+        }
+    }
+    let mut out = vec![0f32; f32_case.out_len()];
+    let mut best = None;
+    for (case, format) in [(&f32_case, "qr_f32"), (&q8_case, "qr_q8")] {
+        let rows = case.table.virtual_rows();
+        let mut pool =
+            IndexPool::with_batch_len(IndexDist::Uniform, TableSize::Large, rows, case.batch_len());
+        let checked = pool.next_batch().to_vec();
+        let expected = case.reference_bits(&checked);
+        for entry in &levels {
+            let plan = case.plan(entry.isa);
+            case.fused(&plan, &checked, &mut out);
+            let exact = out.iter().map(|x| x.to_bits()).eq(expected.iter().copied());
+            let secs = secs_per_call(quick, || {
+                let batch = pool.next_batch();
+                timed(|| case.fused(&plan, batch, &mut out))
+            });
+            if format == "qr_f32" {
+                best = Some((entry.isa, secs));
+            }
+            report.kernel(&KernelRow {
+                op: "embedding_bag",
+                isa: entry.isa,
+                spec: entry.spec,
+                value: case.component_bytes() as f64 / secs / 1e9,
+                unit: "GB/s",
+                format: format.to_owned(),
+                shape: vec![
+                    ("dim", json!(DIM)),
+                    ("bag", json!(BAG)),
+                    ("bags", json!(BAGS)),
+                    ("virtual_rows", json!(rows)),
+                    ("component_rows", json!(case.m)),
+                    ("table", json!("small")),
+                    ("index_dist", json!(IndexDist::Uniform.name())),
+                ],
+                limit: in_cache.name.clone(),
+                limit_value: Some(in_cache.value),
+                exact,
+            });
+        }
+    }
+    let Some((isa, fused)) = best else { return };
+    let mut pool = IndexPool::with_batch_len(
+        IndexDist::Uniform,
+        TableSize::Large,
+        n,
+        f32_case.batch_len(),
+    );
+    let mut scratch = Unfused::default();
+    let unfused = secs_per_call(quick, || {
+        let batch = pool.next_batch();
+        timed(|| f32_case.unfused(isa, &mut scratch, batch, &mut out))
+    });
+    let plan = full_plan(isa);
+    let full_secs = secs_per_call(quick, || {
+        let batch = pool.next_batch();
+        timed(|| f32_case.full(&plan, &full, batch, &mut out))
+    });
+    let gather = gather_limit(limits, "large", full.row_bytes()).map_or(f64::NAN, |l| l.value);
+    let per_sec = |secs: f64| f32_case.batch_len() as f64 / secs / 1e6;
+    report.note(&format!(
+        "compositional qr product dim64 bag100 ({isa}, {n} virtual rows from 2 x {m} f32 rows): \
+         fused {:.1} M indices/s; unfused (bags of one into buffers, product, pool) {:.1} M/s, \
+         fused {:.2}x; full 1 GiB f32 table {:.1} M/s ({:.2} of its gather limit), fused {:.2}x",
+        per_sec(fused),
+        per_sec(unfused),
+        unfused / fused,
+        per_sec(full_secs),
+        per_sec(full_secs) * 1e6 * full.row_bytes() as f64 / 1e9 / gather,
+        full_secs / fused
+    ));
 }
 
 /// Two rows per level with a Q4 kernel of its own: the plain Q4 kernel and the outlier

@@ -29,6 +29,7 @@
 #![warn(missing_docs)]
 
 mod arch;
+pub mod compositional;
 pub mod embedding;
 mod error;
 pub mod ffi;
@@ -42,6 +43,7 @@ pub mod quantize;
 pub mod reference;
 pub mod registry;
 
+pub use compositional::{Combine, CompositionalBag, CompositionalTable, Scheme, compositional_bag};
 pub use embedding::plan::{EmbeddingBag, EmbeddingBagSpec};
 pub use embedding::{Bags, IndexSlice, Output, Pooling, Weights, embedding_bag};
 pub use error::{Error, Result};

@@ -11,6 +11,7 @@
 use std::cell::Cell;
 use std::fmt;
 
+use crate::compositional::{Combine, CompositionalTable};
 use crate::embedding::plan::Prefetch;
 use crate::embedding::{Bags, Output, Pooling};
 use crate::error::Result;
@@ -40,6 +41,8 @@ pub enum Op {
     Interaction,
     /// Embedding bags over an outlier table whose dense part has this format.
     OutlierEmbeddingBag(Format),
+    /// Embedding bags over a compositional table combining its components this way.
+    CompositionalBag(Combine),
 }
 
 impl Op {
@@ -57,6 +60,7 @@ impl Op {
         for f in Format::ALL.into_iter().filter(|f| f.is_quantized()) {
             ops.push(Op::OutlierEmbeddingBag(f));
         }
+        ops.extend(Combine::ALL.map(Op::CompositionalBag));
         ops
     }
 }
@@ -71,6 +75,7 @@ impl fmt::Display for Op {
             Op::GemmI64 => f.write_str("gemm/i64"),
             Op::Interaction => f.write_str("interaction"),
             Op::OutlierEmbeddingBag(format) => write!(f, "embedding_bag_outlier/{format}"),
+            Op::CompositionalBag(combine) => write!(f, "compositional_bag/{}", combine.name()),
         }
     }
 }
@@ -126,6 +131,19 @@ pub type OutlierBagFn = unsafe fn(
     Prefetch,
 ) -> Result<()>;
 
+/// Pools bags over a compositional table, prefetching component rows as told. The caller
+/// has built the table with `CompositionalTable::new` (whose operation and dimension are
+/// the kernel's), `bags` through its checking constructors, and checked the output with
+/// `embedding::check_output` for the table's dimension; the kernel checks indices.
+pub type CompositionalBagFn = unsafe fn(
+    &CompositionalTable<'_>,
+    &Bags<'_>,
+    Pooling,
+    &mut Output<'_>,
+    usize,
+    Prefetch,
+) -> Result<()>;
+
 /// A kernel's entry point, typed by operation.
 #[derive(Clone, Copy)]
 pub enum Kernel {
@@ -143,6 +161,8 @@ pub enum Kernel {
     Interaction(InteractionFn),
     /// See [`OutlierBagFn`].
     OutlierEmbeddingBag(OutlierBagFn),
+    /// See [`CompositionalBagFn`].
+    CompositionalBag(CompositionalBagFn),
 }
 
 impl fmt::Debug for Kernel {
@@ -214,6 +234,39 @@ const fn sls_outlier(isa: Isa, format: Format, spec: Spec) -> Entry {
         isa,
         spec,
         kernel: Kernel::OutlierEmbeddingBag(kernel),
+    }
+}
+
+/// The reference compositional bag as a [`CompositionalBagFn`]: it has no prefetch option.
+fn reference_compositional_bag(
+    table: &CompositionalTable<'_>,
+    bags: &Bags<'_>,
+    pooling: Pooling,
+    out: &mut Output<'_>,
+    out_stride: usize,
+    _prefetch: Prefetch,
+) -> Result<()> {
+    reference::compositional_bag(table, bags, pooling, out, out_stride)
+}
+
+/// A compositional-bag kernel from `crate::arch`'s `sls_compositional_*` files, or the
+/// reference at the Scalar level.
+const fn comp(isa: Isa, combine: Combine, spec: Spec) -> Entry {
+    let kernel: CompositionalBagFn = match isa {
+        Isa::Scalar => reference_compositional_bag,
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => crate::arch::x86_64::sls_compositional_avx2::kernel(combine, spec),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => crate::arch::x86_64::sls_compositional_avx512::kernel(combine, spec),
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => crate::arch::aarch64::sls_compositional_neon::kernel(combine, spec),
+        _ => panic!("no compositional-bag kernels at this level"),
+    };
+    Entry {
+        op: Op::CompositionalBag(combine),
+        isa,
+        spec,
+        kernel: Kernel::CompositionalBag(kernel),
     }
 }
 
@@ -733,6 +786,67 @@ pub static ENTRIES: &[Entry] = &[
     sls_outlier(Isa::Neon, Format::Q2, Spec::Dim(128)),
     #[cfg(target_arch = "aarch64")]
     sls_outlier(Isa::Neon, Format::Q2, Spec::Any),
+    comp(Isa::Scalar, Combine::Product, Spec::Any),
+    comp(Isa::Scalar, Combine::Sum, Spec::Any),
+    comp(Isa::Scalar, Combine::Concat, Spec::Any),
+    #[cfg(target_arch = "x86_64")]
+    comp(Isa::Avx2, Combine::Product, Spec::Any),
+    #[cfg(target_arch = "x86_64")]
+    comp(Isa::Avx2, Combine::Product, Spec::Dim(16)),
+    #[cfg(target_arch = "x86_64")]
+    comp(Isa::Avx2, Combine::Product, Spec::Dim(32)),
+    #[cfg(target_arch = "x86_64")]
+    comp(Isa::Avx2, Combine::Product, Spec::Dim(64)),
+    #[cfg(target_arch = "x86_64")]
+    comp(Isa::Avx2, Combine::Sum, Spec::Any),
+    #[cfg(target_arch = "x86_64")]
+    comp(Isa::Avx2, Combine::Sum, Spec::Dim(16)),
+    #[cfg(target_arch = "x86_64")]
+    comp(Isa::Avx2, Combine::Sum, Spec::Dim(32)),
+    #[cfg(target_arch = "x86_64")]
+    comp(Isa::Avx2, Combine::Sum, Spec::Dim(64)),
+    #[cfg(target_arch = "x86_64")]
+    comp(Isa::Avx2, Combine::Concat, Spec::Any),
+    #[cfg(target_arch = "x86_64")]
+    comp(Isa::Avx512, Combine::Product, Spec::Any),
+    #[cfg(target_arch = "x86_64")]
+    comp(Isa::Avx512, Combine::Product, Spec::Dim(16)),
+    #[cfg(target_arch = "x86_64")]
+    comp(Isa::Avx512, Combine::Product, Spec::Dim(32)),
+    #[cfg(target_arch = "x86_64")]
+    comp(Isa::Avx512, Combine::Product, Spec::Dim(64)),
+    #[cfg(target_arch = "x86_64")]
+    comp(Isa::Avx512, Combine::Product, Spec::Dim(128)),
+    #[cfg(target_arch = "x86_64")]
+    comp(Isa::Avx512, Combine::Sum, Spec::Any),
+    #[cfg(target_arch = "x86_64")]
+    comp(Isa::Avx512, Combine::Sum, Spec::Dim(16)),
+    #[cfg(target_arch = "x86_64")]
+    comp(Isa::Avx512, Combine::Sum, Spec::Dim(32)),
+    #[cfg(target_arch = "x86_64")]
+    comp(Isa::Avx512, Combine::Sum, Spec::Dim(64)),
+    #[cfg(target_arch = "x86_64")]
+    comp(Isa::Avx512, Combine::Sum, Spec::Dim(128)),
+    #[cfg(target_arch = "x86_64")]
+    comp(Isa::Avx512, Combine::Concat, Spec::Any),
+    #[cfg(target_arch = "aarch64")]
+    comp(Isa::Neon, Combine::Product, Spec::Any),
+    #[cfg(target_arch = "aarch64")]
+    comp(Isa::Neon, Combine::Product, Spec::Dim(16)),
+    #[cfg(target_arch = "aarch64")]
+    comp(Isa::Neon, Combine::Product, Spec::Dim(32)),
+    #[cfg(target_arch = "aarch64")]
+    comp(Isa::Neon, Combine::Product, Spec::Dim(64)),
+    #[cfg(target_arch = "aarch64")]
+    comp(Isa::Neon, Combine::Sum, Spec::Any),
+    #[cfg(target_arch = "aarch64")]
+    comp(Isa::Neon, Combine::Sum, Spec::Dim(16)),
+    #[cfg(target_arch = "aarch64")]
+    comp(Isa::Neon, Combine::Sum, Spec::Dim(32)),
+    #[cfg(target_arch = "aarch64")]
+    comp(Isa::Neon, Combine::Sum, Spec::Dim(64)),
+    #[cfg(target_arch = "aarch64")]
+    comp(Isa::Neon, Combine::Concat, Spec::Any),
 ];
 
 /// Every kernel lowp has, for tests, benchmarks and the report.

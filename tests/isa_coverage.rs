@@ -128,6 +128,30 @@ fn run(op: Op, dim: usize, level: Isa) -> lowp::Result<()> {
             })?
             .run(&table, &bags, Output::F32(&mut out), dim)
         }
+        Op::CompositionalBag(combine) => {
+            // Concatenation of dimensions dim − 1 and 1, so the virtual row has dim elements.
+            let dims = match combine {
+                lowp::Combine::Concat => [dim - 1, 1],
+                _ => [dim, dim],
+            };
+            let (quotient, remainder) = (vec![0.5f32; 2 * dims[0]], vec![2.0f32; 3 * dims[1]]);
+            let components = [
+                Table::from_f32(2, dims[0], &quotient)?,
+                Table::from_f32(3, dims[1], &remainder)?,
+            ];
+            let scheme = lowp::Scheme::QuotientRemainder { m: 3 };
+            let table = lowp::CompositionalTable::new(&components, scheme, combine, 6)?;
+            let bags = Bags::from_offsets(&[0i32, 5, 3, 4], &[0i32, 2, 2, 4])?;
+            let mut out = vec![0f32; 3 * dim];
+            lowp::compositional_bag(
+                &table,
+                &bags,
+                Pooling::Sum,
+                Output::F32(&mut out),
+                dim,
+                level,
+            )
+        }
         other => panic!("isa_coverage.rs does not know how to call {other}; add it to `run`"),
     }
 }

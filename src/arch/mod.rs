@@ -11,6 +11,7 @@ pub(crate) mod prefetch;
 pub(crate) mod qgemm;
 pub(crate) mod quantize;
 pub(crate) mod sls;
+pub(crate) mod sls_compositional;
 pub(crate) mod sls_outlier;
 pub(crate) mod sls_quant;
 #[cfg(target_arch = "x86_64")]

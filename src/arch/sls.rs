@@ -33,7 +33,7 @@ pub(crate) const OUT_BF16: u8 = ROW_BF16;
 /// in the L2 of current server cores (1–2 MiB), where a prefetch only adds instructions.
 /// Measured on the development machine (AVX-512, f32 rows of 64, bags of 20 over a
 /// 512 KiB table): 58 GB/s without prefetch, 34 GB/s with the default one.
-const PREFETCH_MIN_TABLE_BYTES: usize = 1 << 20;
+pub(crate) const PREFETCH_MIN_TABLE_BYTES: usize = 1 << 20;
 
 /// Vectors of the general (any dimension) path: dimensions are done in column blocks of
 /// this many vectors, each block summing the whole bag.

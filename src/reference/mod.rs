@@ -14,6 +14,7 @@
 //! The functions validate their inputs like the dispatched operations do, so they are safe
 //! to call directly, e.g. to check a kernel's output in a user's own tests.
 
+mod compositional;
 mod embedding_bag;
 mod gemm_i64;
 mod gemm_u8i8;
@@ -21,6 +22,7 @@ mod interaction;
 mod outlier;
 pub(crate) mod quantize;
 
+pub use compositional::compositional_bag;
 pub use embedding_bag::embedding_bag;
 pub use gemm_i64::gemm_i64;
 pub use gemm_u8i8::gemm_u8i8;

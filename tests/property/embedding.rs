@@ -18,14 +18,14 @@ use crate::strategies::{HOT_DIMS, OutType, dim, f32_value, guarded, out_type, pa
 
 /// Indices, offsets or lengths in their own guarded buffer, in either width.
 #[derive(Clone, Debug)]
-enum Ints {
+pub(crate) enum Ints {
     I32(GuardedVec<i32>),
     I64(GuardedVec<i64>),
 }
 
 impl Ints {
     /// `values` (which fit in i32 unless `wide`) as i64 or i32.
-    fn new(values: &[i64], wide: bool) -> Ints {
+    pub(crate) fn new(values: &[i64], wide: bool) -> Ints {
         if wide {
             Ints::I64(GuardedVec::from_slice(values))
         } else {
@@ -34,7 +34,7 @@ impl Ints {
         }
     }
 
-    fn slice(&self) -> IndexSlice<'_> {
+    pub(crate) fn slice(&self) -> IndexSlice<'_> {
         match self {
             Ints::I32(v) => IndexSlice::I32(v),
             Ints::I64(v) => IndexSlice::I64(v),
@@ -43,7 +43,7 @@ impl Ints {
 }
 
 #[derive(Clone, Copy, Debug)]
-enum Bounds {
+pub(crate) enum Bounds {
     Offsets,
     OffsetsWithoutLast,
     Lengths,
@@ -53,28 +53,28 @@ enum Bounds {
 /// after `lead` indices that no bag covers and before `trail` more (offsets may describe a
 /// window of a larger batch).
 #[derive(Clone, Debug)]
-struct Layout {
-    lens: Vec<usize>,
-    bounds: Bounds,
+pub(crate) struct Layout {
+    pub(crate) lens: Vec<usize>,
+    pub(crate) bounds: Bounds,
     lead: usize,
     trail: usize,
 }
 
 impl Layout {
-    fn window(&self) -> Range<usize> {
+    pub(crate) fn window(&self) -> Range<usize> {
         self.lead..self.lead + self.lens.iter().sum::<usize>()
     }
 
-    fn num_indices(&self) -> usize {
+    pub(crate) fn num_indices(&self) -> usize {
         self.window().end + self.trail
     }
 
-    fn max_len(&self) -> usize {
+    pub(crate) fn max_len(&self) -> usize {
         self.lens.iter().copied().max().unwrap_or(0)
     }
 
     /// The offsets or lengths describing the bags.
-    fn bound_values(&self) -> Vec<i64> {
+    pub(crate) fn bound_values(&self) -> Vec<i64> {
         let starts = self.lens.iter().scan(self.lead, |start, &len| {
             let this = *start;
             *start += len;
@@ -89,7 +89,7 @@ impl Layout {
 
     /// The error an operation must report for `indices` over a table of `rows`: the
     /// first out-of-range index, in bag order.
-    fn first_bad_index(&self, indices: &[i64], rows: usize) -> Option<Error> {
+    pub(crate) fn first_bad_index(&self, indices: &[i64], rows: usize) -> Option<Error> {
         let mut start = self.lead;
         for (bag, &len) in self.lens.iter().enumerate() {
             let entries = &indices[start..start + len];
@@ -107,7 +107,7 @@ impl Layout {
     }
 }
 
-fn layout() -> impl Strategy<Value = Layout> {
+pub(crate) fn layout() -> impl Strategy<Value = Layout> {
     let lens = vec(prop_oneof![1 => Just(0usize), 3 => 1..=8usize], 0..=6);
     let bounds = select(vec![
         Bounds::Offsets,
@@ -134,7 +134,11 @@ fn layout() -> impl Strategy<Value = Layout> {
 /// Indices for `layout` over `rows` rows: inside the bags valid rows, sometimes one
 /// out-of-range value (negative, `rows`, or one that only looks valid when truncated to
 /// 32 bits); outside the bags arbitrary values, which no kernel may look at.
-fn indices(layout: &Layout, rows: usize, wide: bool) -> impl Strategy<Value = Vec<i64>> + use<> {
+pub(crate) fn indices(
+    layout: &Layout,
+    rows: usize,
+    wide: bool,
+) -> impl Strategy<Value = Vec<i64>> + use<> {
     let len = layout.num_indices();
     let window = layout.window();
     let (garbage, mut bad) = if wide {
@@ -158,14 +162,14 @@ fn indices(layout: &Layout, rows: usize, wide: bool) -> impl Strategy<Value = Ve
 }
 
 #[derive(Clone, Debug)]
-enum WeightsCase {
+pub(crate) enum WeightsCase {
     None,
     PerIndex(GuardedVec<f32>),
     Positional(GuardedVec<f32>),
 }
 
 impl WeightsCase {
-    fn view(&self) -> Weights<'_> {
+    pub(crate) fn view(&self) -> Weights<'_> {
         match self {
             WeightsCase::None => Weights::None,
             WeightsCase::PerIndex(w) => Weights::PerIndex(w),
@@ -174,7 +178,7 @@ impl WeightsCase {
     }
 }
 
-fn weights(num_indices: usize, max_len: usize) -> impl Strategy<Value = WeightsCase> {
+pub(crate) fn weights(num_indices: usize, max_len: usize) -> impl Strategy<Value = WeightsCase> {
     prop_oneof![
         Just(WeightsCase::None),
         guarded(f32_value(), num_indices).prop_map(WeightsCase::PerIndex),

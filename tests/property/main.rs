@@ -15,6 +15,7 @@
 mod common;
 
 mod compare;
+mod compositional;
 mod embedding;
 mod gemm;
 mod guard_pages;

@@ -14,6 +14,8 @@ pub(crate) mod quantize_avx2;
 pub(crate) mod quantize_avx512;
 pub(crate) mod sls_avx2;
 pub(crate) mod sls_avx512;
+pub(crate) mod sls_compositional_avx2;
+pub(crate) mod sls_compositional_avx512;
 pub(crate) mod sls_outlier_avx2;
 pub(crate) mod sls_outlier_avx512;
 pub(crate) mod sls_q_avx2;
