@@ -52,6 +52,15 @@ pub(crate) trait Dot {
     unsafe fn dot(acc: Self::Acc, a: Self::A, b: Self::B) -> Self::Acc;
     /// Stores the 16 column sums of `acc` at `out` (16 writable i32).
     unsafe fn store(acc: Self::Acc, out: *mut i32);
+
+    /// `Σ row[0..k]`, wrapping, for the weight zero-point term (`k` readable bytes at
+    /// `row`).
+    #[inline(always)]
+    unsafe fn row_sum(row: *const u8, k: usize) -> i32 {
+        // SAFETY: the caller provides k readable bytes.
+        let row = unsafe { std::slice::from_raw_parts(row, k) };
+        row.iter().fold(0i32, |s, &x| s.wrapping_add(i32::from(x)))
+    }
 }
 
 /// One instruction set's vectors for the epilogue: `LANES` i32 and f32 lanes and the few
@@ -120,10 +129,11 @@ enum Stage {
     },
 }
 
+/// The f32 bias of a requantizing stage; an i32 bias is added to the accumulators'
+/// starting values instead (see [`Ctx::col_init`]).
 #[derive(Clone, Copy)]
 enum Bias {
     None,
-    I32(*const i32),
     /// `bias[j] · recip`, `recip = 1 / act_times_w_scale` (per-tensor scale).
     F32Tensor(*const f32, f32),
     /// `bias[j] / scale[j]`.
@@ -147,8 +157,16 @@ impl<T: Copy> Col<T> {
 }
 
 impl Stage {
-    fn new(stage: &OutputStage<'_>) -> Stage {
-        match *stage {
+    /// The stage, and its i32 bias if it has one.
+    fn new(stage: &OutputStage<'_>) -> (Stage, Option<*const i32>) {
+        let int_bias = match *stage {
+            OutputStage::Requantize {
+                bias: RequantBias::I32(b),
+                ..
+            } => Some(b.as_ptr()),
+            _ => None,
+        };
+        let stage = match *stage {
             OutputStage::RawI32 => Stage::Raw,
             OutputStage::Requantize {
                 out,
@@ -163,8 +181,7 @@ impl Stage {
                 };
                 Stage::Requant {
                     bias: match bias {
-                        RequantBias::None => Bias::None,
-                        RequantBias::I32(b) => Bias::I32(b.as_ptr()),
+                        RequantBias::None | RequantBias::I32(_) => Bias::None,
                         RequantBias::F32 {
                             bias,
                             act_times_w_scale: PerColumn::Tensor(s),
@@ -191,8 +208,20 @@ impl Stage {
                 bias: bias.map(<[f32]>::as_ptr),
                 relu,
             },
-        }
+        };
+        (stage, int_bias)
     }
+}
+
+/// The weight zero points over the block's columns.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum BlockZb {
+    /// All zero: rows of A need no sums.
+    Zero,
+    /// One value: row i's term `zb · row_sum[i]` is the same in every column.
+    Tensor(i32),
+    /// Per column: `zb[j] · row_sum[i]`.
+    Column,
 }
 
 /// Where results go: the block's element (0, 0) and its row stride.
@@ -207,10 +236,14 @@ enum Out {
 struct Ctx {
     a: *const u8,
     a_stride: usize,
-    za: i32,
     k: usize,
     b: PackedParts,
-    /// `Σk A[i][k]` for rows `rows.start..`, empty when every `zb` is zero.
+    /// `bias[j] − za · col_offsets[j]` (bias zero unless the stage has an i32 bias) for
+    /// columns `c0..c1`: every term of the result that depends on the column only, which
+    /// wrapping arithmetic lets the epilogue add in one step.
+    col_init: Vec<i32>,
+    zb: BlockZb,
+    /// `Σk A[i][k]` for rows `rows.start..`, empty when `zb` is [`BlockZb::Zero`].
     row_sums: Vec<i32>,
     r0: usize,
     c0: usize,
@@ -241,32 +274,43 @@ pub(crate) unsafe fn gemm<D: Dot, E: Epi>(
     }
     let k = block.b.k();
     let parts = block.b.parts();
-    let row_sums = if parts.symmetric {
+    // SAFETY: the packed arrays hold a value for every column below n ≥ c1.
+    let zbs = unsafe { std::slice::from_raw_parts(parts.zero_points.add(c0), c1 - c0) };
+    let zb = match zbs[0] {
+        z if zbs.iter().any(|&y| y != z) => BlockZb::Column,
+        0 => BlockZb::Zero,
+        z => BlockZb::Tensor(z),
+    };
+    let row_sums = if zb == BlockZb::Zero {
         Vec::new()
     } else {
         (r0..r1)
-            .map(|i| {
-                // With k = 0, A may be empty whatever the stride.
-                let row = if k == 0 {
-                    &[][..]
-                } else {
-                    &block.a[i * block.a_stride..][..k]
-                };
-                row.iter().fold(0i32, |s, &x| s.wrapping_add(i32::from(x)))
-            })
+            // SAFETY: row i of A holds k codes (validated); with k = 0 nothing is read.
+            .map(|i| unsafe { D::row_sum(block.a.as_ptr().wrapping_add(i * block.a_stride), k) })
             .collect()
     };
+    let za = i32::from(block.a_zero_point);
+    let (stage, int_bias) = Stage::new(stage);
+    let col_init = (c0..c1)
+        .map(|j| {
+            // SAFETY: the stage's arrays hold n values and the packed ones at least n.
+            let (offset, bias) =
+                unsafe { (*parts.col_offsets.add(j), int_bias.map_or(0, |b| *b.add(j))) };
+            bias.wrapping_sub(za.wrapping_mul(offset))
+        })
+        .collect();
     let ctx = Ctx {
         a: block.a.as_ptr(),
         a_stride: block.a_stride,
-        za: i32::from(block.a_zero_point),
         k,
         b: parts,
+        col_init,
+        zb,
         row_sums,
         r0,
         c0,
         c1,
-        stage: Stage::new(stage),
+        stage,
         out: match out {
             GemmOutput::I32(o) => Out::I32(o.as_mut_ptr()),
             GemmOutput::U8(o) => Out::Byte(o.as_mut_ptr()),
@@ -384,7 +428,8 @@ impl Steps {
     }
 }
 
-/// The epilogue of rows `i..i + mr` and panels `p..p + np` from the tile's sums.
+/// The epilogue of rows `i..i + mr` and panels `p..p + np` from the tile's sums: panel by
+/// panel, each chunk of columns loads its per-column operands once for all `mr` rows.
 #[inline(always)]
 unsafe fn epilogue_tile<E: Epi>(
     ctx: &Ctx,
@@ -394,11 +439,24 @@ unsafe fn epilogue_tile<E: Epi>(
     np: usize,
     acc: &[i32; ACC_LEN],
 ) {
-    for r in 0..mr {
-        for q in 0..np {
-            // SAFETY: forwarded from the caller; the index is below ACC_LEN because
-            // r < MR_MAX and q < NP_MAX, or r = 0 and q < 2 · NP_MAX.
-            unsafe { epilogue::<E>(ctx, i + r, p + q, acc[(r * NP_MAX + q) * PANEL..].as_ptr()) };
+    for q in 0..np {
+        let first = (p + q) * PANEL;
+        let end = ctx.c1.min(first + PANEL);
+        let mut j = ctx.c0.max(first);
+        while j < end {
+            let n = E::LANES.min(end - j);
+            // SAFETY: columns j..j + n lie in the block and in panel p + q; row r's sums
+            // of that panel are at (r · NP_MAX + q) · 16 < ACC_LEN (r < MR_MAX and
+            // q < NP_MAX, or r = 0 and q < 2 · NP_MAX).
+            unsafe {
+                let sums = acc.as_ptr().add(q * PANEL + j - first);
+                if n == E::LANES {
+                    chunk::<E>(ctx, i, mr, j, sums, E::LANES);
+                } else {
+                    chunk::<E>(ctx, i, mr, j, sums, n);
+                }
+            }
+            j += n;
         }
     }
 }
@@ -540,33 +598,6 @@ unsafe fn tile<D: Dot, const MR: usize, const NP: usize>(
     }
 }
 
-/// Writes row `i`'s columns of panel `p` that lie in the block, from the 16 sums at `acc`.
-#[inline(always)]
-unsafe fn epilogue<E: Epi>(ctx: &Ctx, i: usize, p: usize, acc: *const i32) {
-    let start = ctx.c0.max(p * PANEL);
-    let end = ctx.c1.min(p * PANEL + PANEL);
-    let row_term = if ctx.b.symmetric {
-        None
-    } else {
-        Some(ctx.row_sums[i - ctx.r0])
-    };
-    let mut j = start;
-    while j < end {
-        let n = E::LANES.min(end - j);
-        // SAFETY: columns j..j + n lie in the block and in panel p (`acc` holds its 16
-        // sums, the packed arrays 16 values per panel, the stage's arrays n values).
-        unsafe {
-            let lane = j - p * PANEL;
-            if n == E::LANES {
-                chunk::<E>(ctx, i, j, row_term, acc.add(lane), E::LANES);
-            } else {
-                chunk::<E>(ctx, i, j, row_term, acc.add(lane), n);
-            }
-        }
-        j += n;
-    }
-}
-
 /// `LANES` values of `T` read from `p`, of which only the first `n` exist.
 #[inline(always)]
 unsafe fn padded<T: Copy + Default>(p: *const T, n: usize) -> [T; 16] {
@@ -576,16 +607,10 @@ unsafe fn padded<T: Copy + Default>(p: *const T, n: usize) -> [T; 16] {
     buf
 }
 
-/// Columns `j..j + n` of row `i` (`n ≤ LANES`; fewer only at a block or panel edge).
+/// Columns `j..j + n` of rows `i..i + mr` (`n ≤ LANES`; fewer only at a block or panel
+/// edge) from the sums at `sums`, row r's at `sums + r · NP_MAX · 16`.
 #[inline(always)]
-unsafe fn chunk<E: Epi>(
-    ctx: &Ctx,
-    i: usize,
-    j: usize,
-    row_term: Option<i32>,
-    acc: *const i32,
-    n: usize,
-) {
+unsafe fn chunk<E: Epi>(ctx: &Ctx, i: usize, mr: usize, j: usize, sums: *const i32, n: usize) {
     let full = n == E::LANES;
     // Reads n values at `p`: directly for a full vector, through a padded copy otherwise.
     macro_rules! load {
@@ -598,79 +623,95 @@ unsafe fn chunk<E: Epi>(
             }
         }};
     }
-    // SAFETY: the caller's contract: n columns from j exist in every per-column array,
-    // 16 − (j mod 16) ≥ n in the packed ones, and the output row has them.
+    // SAFETY: the caller's contract: n columns from j exist in every per-column array
+    // (`col_init` from c0), and the output rows have them.
     unsafe {
-        let za = E::splat_i(ctx.za);
-        let mut raw = E::sub_i(
-            load!(load_i, acc),
-            E::mul_i(za, load!(load_i, ctx.b.col_offsets.add(j))),
-        );
-        if let Some(rs) = row_term {
-            raw = E::sub_i(
-                raw,
-                E::mul_i(load!(load_i, ctx.b.zero_points.add(j)), E::splat_i(rs)),
-            );
-        }
+        let init = load!(load_i, ctx.col_init.as_ptr().add(j - ctx.c0));
+        let zb = match ctx.zb {
+            BlockZb::Column => load!(load_i, ctx.b.zero_points.add(j)),
+            _ => E::splat_i(0),
+        };
         let col = |c: Col<f32>| match c {
             Col::Splat(v) => E::splat_f(v),
             Col::At(p) => load!(load_f, p.add(j)),
         };
-        let at = (i - ctx.r0) * ctx.out_stride + (j - ctx.c0);
-        match (ctx.stage, ctx.out) {
-            (Stage::Raw, Out::I32(o)) => store(o.add(at), full, n, |p| E::store_i32(p, raw)),
-            (
-                Stage::Requant {
-                    bias,
-                    multiplier,
-                    zero_point,
-                    lo,
-                    hi,
+        // The stage's per-column f32 factor and addend, each computed as the reference
+        // computes it per element (the same value in every row).
+        let (scale, addend) = match ctx.stage {
+            Stage::Raw => (E::splat_f(0.0), None),
+            Stage::Requant {
+                bias, multiplier, ..
+            } => (
+                col(multiplier),
+                match bias {
+                    Bias::None => None,
+                    Bias::F32Tensor(b, recip) => {
+                        Some(E::mul_f(load!(load_f, b.add(j)), E::splat_f(recip)))
+                    }
+                    Bias::F32Column(b, s) => {
+                        Some(E::div_f(load!(load_f, b.add(j)), load!(load_f, s.add(j))))
+                    }
                 },
-                Out::Byte(o),
-            ) => {
-                let f = match bias {
-                    Bias::None => E::to_f(raw),
-                    Bias::I32(b) => E::to_f(E::add_i(raw, load!(load_i, b.add(j)))),
-                    Bias::F32Tensor(b, recip) => E::add_f(
-                        E::to_f(raw),
-                        E::mul_f(load!(load_f, b.add(j)), E::splat_f(recip)),
-                    ),
-                    Bias::F32Column(b, s) => E::add_f(
-                        E::to_f(raw),
-                        E::div_f(load!(load_f, b.add(j)), load!(load_f, s.add(j))),
-                    ),
-                };
-                let q = E::round_i(E::mul_f(f, col(multiplier)));
-                // clamp(q +sat zp, lo, hi) = clamp(q, lo − zp, hi − zp) + zp, because
-                // lo ≤ zp ≤ hi: both sides saturate to the same bound when q + zp
-                // leaves i32.
-                let v = E::add_i(
-                    E::clamp_i(q, E::splat_i(lo - zero_point), E::splat_i(hi - zero_point)),
-                    E::splat_i(zero_point),
-                );
-                store(o.add(at), full, n, |p| E::store_i8(p, v));
-            }
-            (
-                Stage::Dequant {
-                    a_scale,
-                    b_scale,
-                    bias,
-                    relu,
-                },
-                Out::F32(o),
-            ) => {
-                let s = E::mul_f(E::splat_f(a_scale), col(b_scale));
-                let mut y = E::mul_f(E::to_f(raw), s);
-                if let Some(b) = bias {
-                    y = E::add_f(y, load!(load_f, b.add(j)));
+            ),
+            Stage::Dequant {
+                a_scale,
+                b_scale,
+                bias,
+                ..
+            } => (
+                E::mul_f(E::splat_f(a_scale), col(b_scale)),
+                bias.map(|b| load!(load_f, b.add(j))),
+            ),
+        };
+        for r in 0..mr {
+            let mut raw = E::add_i(E::load_i(sums.add(r * NP_MAX * PANEL)), init);
+            match ctx.zb {
+                BlockZb::Zero => {}
+                BlockZb::Tensor(z) => {
+                    raw = E::sub_i(
+                        raw,
+                        E::splat_i(z.wrapping_mul(ctx.row_sums[i + r - ctx.r0])),
+                    );
                 }
-                if relu {
-                    y = E::relu_f(y);
+                BlockZb::Column => {
+                    raw = E::sub_i(raw, E::mul_i(zb, E::splat_i(ctx.row_sums[i + r - ctx.r0])));
                 }
-                store(o.add(at), full, n, |p| E::store_f32(p, y));
             }
-            _ => unreachable!("validate checked that the output type matches the stage"),
+            let at = (i + r - ctx.r0) * ctx.out_stride + (j - ctx.c0);
+            match (ctx.stage, ctx.out) {
+                (Stage::Raw, Out::I32(o)) => store(o.add(at), full, n, |p| E::store_i32(p, raw)),
+                (
+                    Stage::Requant {
+                        zero_point, lo, hi, ..
+                    },
+                    Out::Byte(o),
+                ) => {
+                    let mut f = E::to_f(raw);
+                    if let Some(b) = addend {
+                        f = E::add_f(f, b);
+                    }
+                    let q = E::round_i(E::mul_f(f, scale));
+                    // clamp(q +sat zp, lo, hi) = clamp(q, lo − zp, hi − zp) + zp, because
+                    // lo ≤ zp ≤ hi: both sides saturate to the same bound when q + zp
+                    // leaves i32.
+                    let v = E::add_i(
+                        E::clamp_i(q, E::splat_i(lo - zero_point), E::splat_i(hi - zero_point)),
+                        E::splat_i(zero_point),
+                    );
+                    store(o.add(at), full, n, |p| E::store_i8(p, v));
+                }
+                (Stage::Dequant { relu, .. }, Out::F32(o)) => {
+                    let mut y = E::mul_f(E::to_f(raw), scale);
+                    if let Some(b) = addend {
+                        y = E::add_f(y, b);
+                    }
+                    if relu {
+                        y = E::relu_f(y);
+                    }
+                    store(o.add(at), full, n, |p| E::store_f32(p, y));
+                }
+                _ => unreachable!("validate checked that the output type matches the stage"),
+            }
         }
     }
 }
