@@ -281,14 +281,17 @@ pub(crate) unsafe fn gemm<D: Dot, E: Epi>(
         0 => BlockZb::Zero,
         z => BlockZb::Tensor(z),
     };
-    let row_sums = if zb == BlockZb::Zero {
-        Vec::new()
-    } else {
-        (r0..r1)
+    let mut row_sums = Vec::new();
+    if zb != BlockZb::Zero {
+        // A loop, not a closure: closures in this large function may be left out of line,
+        // where the instruction set's intrinsics become calls.
+        row_sums.reserve(r1 - r0);
+        for i in r0..r1 {
             // SAFETY: row i of A holds k codes (validated); with k = 0 nothing is read.
-            .map(|i| unsafe { D::row_sum(block.a.as_ptr().wrapping_add(i * block.a_stride), k) })
-            .collect()
-    };
+            let row = block.a.as_ptr().wrapping_add(i * block.a_stride);
+            row_sums.push(unsafe { D::row_sum(row, k) });
+        }
+    }
     let za = i32::from(block.a_zero_point);
     let (stage, int_bias) = Stage::new(stage);
     let col_init = (c0..c1)
@@ -323,9 +326,15 @@ pub(crate) unsafe fn gemm<D: Dot, E: Epi>(
     let groups = k.div_ceil(QUAD);
     let mut acc = [0i32; ACC_LEN];
     if r1 - r0 <= D::MR {
-        // One row tile: B is read once whatever the order, so K is not blocked, and a
-        // single row takes wider tiles (more independent accumulators per line of A).
+        // One row tile: B is read once whatever the order, so K is not blocked, A is read
+        // in place, and a single row takes wider tiles (more independent accumulators per
+        // line of A).
         let np_max = if r1 - r0 == 1 { D::NP1 } else { D::NP };
+        let a = ASource {
+            base: ctx.a.wrapping_add(r0 * ctx.a_stride),
+            row_step: ctx.a_stride,
+            group_step: QUAD,
+        };
         let mut p = p0;
         while p < p1 {
             let np = np_max.min(p1 - p);
@@ -333,36 +342,37 @@ pub(crate) unsafe fn gemm<D: Dot, E: Epi>(
             // SAFETY: rows r0..r1 are rows of A and panels p..p + np panels of B
             // (validated); `acc` holds ACC_LEN sums.
             unsafe {
-                tile_by_rows::<D>(
-                    r1 - r0,
-                    np,
-                    &ctx,
-                    r0,
-                    p,
-                    steps,
-                    0,
-                    &mut Vec::new(),
-                    &mut acc,
-                );
+                let state = std::ptr::null_mut();
+                tile_by_rows::<D>(r1 - r0, np, &ctx, a, p, steps, state, &mut acc);
                 epilogue_tile::<E>(&ctx, r0, r1 - r0, p, np, &acc);
             }
             p += np;
         }
         return Ok(());
     }
-    // Several row tiles: for each column block of NP panels, its K block of `kc` groups
-    // (about 16 KiB of B) stays in L1 while every row tile of a row block of `mc` rows
-    // runs over it; the tiles' running sums wait in `state` between K blocks, and the
-    // epilogue runs on the last.
-    let kc = (L1_B_BYTES / (D::NP * D::LINE_BYTES)).max(1);
-    let mc = (L1_A_BYTES / (kc * QUAD)).max(D::MR) / D::MR * D::MR;
-    let mut state: Vec<D::Acc> = Vec::with_capacity(mc * D::NP);
-    let mut p = p0;
-    while p < p1 {
-        let np = D::NP.min(p1 - p);
-        let mut i0 = r0;
-        while i0 < r1 {
-            let i1 = (i0 + mc).min(r1);
+    // Several row tiles. A row block of `mc` rows is copied tile by tile into `packed`, so
+    // that a tile reads its A codes as one sequential stream (rows of A a power of two
+    // apart would fight over a few L1 sets). Then for each column block of NP panels,
+    // its K block of `kc` groups stays in L1 while every row tile runs over it; the tiles'
+    // running sums wait in `state` between K blocks, and the epilogue runs on the last.
+    // K blocks of equal size (a last block of a few groups would cost a whole round of
+    // saved sums for little work).
+    let kc_max = L1_B_BYTES / (D::NP * D::LINE_BYTES);
+    let kc = groups.div_ceil(groups.div_ceil(kc_max).max(1)).max(1);
+    let mc = (L2_A_BYTES / (groups * QUAD).max(1)).max(D::MR) / D::MR * D::MR;
+    let mut packed = Vec::new();
+    // Spare capacity only: each tile writes its slots in its first K block before it
+    // reads them in the next.
+    let mut state: Vec<D::Acc> =
+        Vec::with_capacity(mc.min(r1 - r0).div_ceil(D::MR) * D::MR * D::NP);
+    let mut i0 = r0;
+    while i0 < r1 {
+        let i1 = (i0 + mc).min(r1);
+        // SAFETY: rows i0..i1 of A hold k codes each (validated).
+        unsafe { pack_a::<D>(&ctx, i0, i1, &mut packed) };
+        let mut p = p0;
+        while p < p1 {
+            let np = D::NP.min(p1 - p);
             let mut g = 0;
             loop {
                 let steps = Steps {
@@ -374,15 +384,17 @@ pub(crate) unsafe fn gemm<D: Dot, E: Epi>(
                 let mut i = i0;
                 while i < i1 {
                     let mr = D::MR.min(i1 - i);
-                    // Every earlier tile of the row block has MR rows of np panels.
-                    let slot = (i - i0) * np;
-                    if steps.first {
-                        state.truncate(slot);
-                    }
-                    // SAFETY: as above; `state` holds the sums of every earlier tile of
-                    // this row block, and this tile's from the previous K block at `slot`.
+                    let a = ASource {
+                        base: packed[(i - i0) * groups..].as_ptr().cast(),
+                        row_step: QUAD,
+                        group_step: mr * QUAD,
+                    };
+                    // SAFETY: `a` holds this tile's rows (`pack_a`), panels p..p + np are
+                    // panels of B; the tile's mr · np slots start at (i − i0) · np, within
+                    // the capacity of `state` (mc rows of NP panels).
                     unsafe {
-                        tile_by_rows::<D>(mr, np, &ctx, i, p, steps, slot, &mut state, &mut acc);
+                        let state = state.as_mut_ptr().add((i - i0) * np);
+                        tile_by_rows::<D>(mr, np, &ctx, a, p, steps, state, &mut acc);
                         if steps.last {
                             epilogue_tile::<E>(&ctx, i, mr, p, np, &acc);
                         }
@@ -394,17 +406,64 @@ pub(crate) unsafe fn gemm<D: Dot, E: Epi>(
                 }
                 g += kc;
             }
-            i0 = i1;
+            p += np;
         }
-        p += np;
+        i0 = i1;
     }
     Ok(())
 }
 
-/// Bytes of B a K block keeps in L1.
-const L1_B_BYTES: usize = 16 << 10;
-/// Bytes of A a row block reads per K block.
-const L1_A_BYTES: usize = 16 << 10;
+/// Bytes of B a K block keeps in L1 (half of a 48 KiB L1: A streams through the rest).
+const L1_B_BYTES: usize = 24 << 10;
+/// Bytes of packed A a row block holds (in L2, streamed once per column block).
+const L2_A_BYTES: usize = 256 << 10;
+
+/// Where a tile reads A: row r's codes of group g at `base + r · row_step + g · group_step`
+/// (rows of A in place, or a tile of packed A).
+#[derive(Clone, Copy)]
+struct ASource {
+    base: *const u8,
+    row_step: usize,
+    group_step: usize,
+}
+
+/// Copies rows `i0..i1` of A into `packed`, tile by tile (`D::MR` rows, fewer in the last):
+/// the tile at row `i` starts at `(i − i0) · groups` and holds group g of its row r at
+/// `g · mr + r`, the missing k of the last group zero.
+///
+/// # Safety
+///
+/// Rows `i0..i1` of A hold `k` codes each.
+unsafe fn pack_a<D: Dot>(ctx: &Ctx, i0: usize, i1: usize, packed: &mut Vec<u32>) {
+    let (groups, full) = (ctx.b.groups, ctx.k / QUAD);
+    packed.clear();
+    packed.resize((i1 - i0) * groups, 0);
+    let mut i = i0;
+    while i < i1 {
+        let mr = D::MR.min(i1 - i);
+        let tile = &mut packed[(i - i0) * groups..][..mr * groups];
+        for r in 0..mr {
+            // SAFETY: row i + r holds k codes (the caller's contract).
+            unsafe {
+                let row = ctx.a.add((i + r) * ctx.a_stride);
+                for g in 0..full {
+                    tile[g * mr + r] = row.add(g * QUAD).cast::<u32>().read_unaligned();
+                }
+                if full < groups {
+                    let mut quad = [0u8; QUAD];
+                    std::ptr::copy_nonoverlapping(
+                        row.add(full * QUAD),
+                        quad.as_mut_ptr(),
+                        ctx.k - full * QUAD,
+                    );
+                    tile[full * mr + r] = u32::from_ne_bytes(quad);
+                }
+            }
+        }
+        i += mr;
+    }
+}
+
 /// Sums a tile hands to the epilogue: `(r · NP_MAX + q) · 16` for row r, panel q.
 const ACC_LEN: usize = MR_MAX * NP_MAX * PANEL;
 
@@ -425,6 +484,26 @@ impl Steps {
             first: true,
             last: true,
         }
+    }
+}
+
+/// Group `g`'s line of each panel at `lines`.
+///
+/// # Safety
+///
+/// Each panel holds more than `g` lines.
+#[inline(always)]
+unsafe fn lines_at<D: Dot, const NP: usize>(lines: &[*const i8; NP], g: usize) -> [D::B; NP] {
+    // SAFETY: the caller's contract.
+    unsafe {
+        let mut b = [D::b(lines[0].add(g * D::LINE_BYTES)); NP];
+        // An index loop: in the one large kernel function, iterator adapters are left out
+        // of line.
+        #[allow(clippy::needless_range_loop)]
+        for q in 1..NP {
+            b[q] = D::b(lines[q].add(g * D::LINE_BYTES));
+        }
+        b
     }
 }
 
@@ -468,33 +547,32 @@ unsafe fn tile_by_rows<D: Dot>(
     mr: usize,
     np: usize,
     ctx: &Ctx,
-    i: usize,
+    a: ASource,
     p: usize,
     steps: Steps,
-    slot: usize,
-    state: &mut Vec<D::Acc>,
+    state: *mut D::Acc,
     acc: &mut [i32; ACC_LEN],
 ) {
     // SAFETY: forwarded from the caller.
     unsafe {
         match mr {
             1 => match np {
-                1 => tile::<D, 1, 1>(ctx, i, p, steps, slot, state, acc),
-                2 => tile::<D, 1, 2>(ctx, i, p, steps, slot, state, acc),
-                3 => tile::<D, 1, 3>(ctx, i, p, steps, slot, state, acc),
-                4 => tile::<D, 1, 4>(ctx, i, p, steps, slot, state, acc),
-                5 => tile::<D, 1, 5>(ctx, i, p, steps, slot, state, acc),
-                6 => tile::<D, 1, 6>(ctx, i, p, steps, slot, state, acc),
-                7 => tile::<D, 1, 7>(ctx, i, p, steps, slot, state, acc),
-                _ => tile::<D, 1, 8>(ctx, i, p, steps, slot, state, acc),
+                1 => tile::<D, 1, 1>(ctx, a, p, steps, state, acc),
+                2 => tile::<D, 1, 2>(ctx, a, p, steps, state, acc),
+                3 => tile::<D, 1, 3>(ctx, a, p, steps, state, acc),
+                4 => tile::<D, 1, 4>(ctx, a, p, steps, state, acc),
+                5 => tile::<D, 1, 5>(ctx, a, p, steps, state, acc),
+                6 => tile::<D, 1, 6>(ctx, a, p, steps, state, acc),
+                7 => tile::<D, 1, 7>(ctx, a, p, steps, state, acc),
+                _ => tile::<D, 1, 8>(ctx, a, p, steps, state, acc),
             },
-            2 => tile_by_panels::<D, 2>(np, ctx, i, p, steps, slot, state, acc),
-            3 => tile_by_panels::<D, 3>(np, ctx, i, p, steps, slot, state, acc),
-            4 => tile_by_panels::<D, 4>(np, ctx, i, p, steps, slot, state, acc),
-            5 => tile_by_panels::<D, 5>(np, ctx, i, p, steps, slot, state, acc),
-            6 => tile_by_panels::<D, 6>(np, ctx, i, p, steps, slot, state, acc),
-            7 => tile_by_panels::<D, 7>(np, ctx, i, p, steps, slot, state, acc),
-            _ => tile_by_panels::<D, 8>(np, ctx, i, p, steps, slot, state, acc),
+            2 => tile_by_panels::<D, 2>(np, ctx, a, p, steps, state, acc),
+            3 => tile_by_panels::<D, 3>(np, ctx, a, p, steps, state, acc),
+            4 => tile_by_panels::<D, 4>(np, ctx, a, p, steps, state, acc),
+            5 => tile_by_panels::<D, 5>(np, ctx, a, p, steps, state, acc),
+            6 => tile_by_panels::<D, 6>(np, ctx, a, p, steps, state, acc),
+            7 => tile_by_panels::<D, 7>(np, ctx, a, p, steps, state, acc),
+            _ => tile_by_panels::<D, 8>(np, ctx, a, p, steps, state, acc),
         }
     }
 }
@@ -504,36 +582,34 @@ unsafe fn tile_by_rows<D: Dot>(
 unsafe fn tile_by_panels<D: Dot, const MR: usize>(
     np: usize,
     ctx: &Ctx,
-    i: usize,
+    a: ASource,
     p: usize,
     steps: Steps,
-    slot: usize,
-    state: &mut Vec<D::Acc>,
+    state: *mut D::Acc,
     acc: &mut [i32; ACC_LEN],
 ) {
     // SAFETY: forwarded from the caller.
     unsafe {
         match np {
-            1 => tile::<D, MR, 1>(ctx, i, p, steps, slot, state, acc),
-            2 => tile::<D, MR, 2>(ctx, i, p, steps, slot, state, acc),
-            3 => tile::<D, MR, 3>(ctx, i, p, steps, slot, state, acc),
-            _ => tile::<D, MR, 4>(ctx, i, p, steps, slot, state, acc),
+            1 => tile::<D, MR, 1>(ctx, a, p, steps, state, acc),
+            2 => tile::<D, MR, 2>(ctx, a, p, steps, state, acc),
+            3 => tile::<D, MR, 3>(ctx, a, p, steps, state, acc),
+            _ => tile::<D, MR, 4>(ctx, a, p, steps, state, acc),
         }
     }
 }
 
-/// Sums rows `i..i + MR` of A against panels `p..p + NP` of B over the K groups of
-/// `steps`: starting from the column-sum start (`first`) or from the `MR · NP` sums at
-/// `state[slot..]`, and ending there (appended when `state` ends at `slot`) or, when
-/// `last`, in `acc`, row r, panel q at `(r · NP_MAX + q) · 16`.
+/// Sums the `MR` rows of A at `a` against panels `p..p + NP` of B over the K groups of
+/// `steps`: starting from zero (`first`) or from the `MR · NP` sums at `state` (row r,
+/// panel q at `r · NP + q`), and ending there or, when `last`, in `acc`, row r, panel q at
+/// `(r · NP_MAX + q) · 16`. `state` is only touched when not both `first` and `last`.
 #[inline(always)]
 unsafe fn tile<D: Dot, const MR: usize, const NP: usize>(
     ctx: &Ctx,
-    i: usize,
+    a: ASource,
     p: usize,
     steps: Steps,
-    slot: usize,
-    state: &mut Vec<D::Acc>,
+    state: *mut D::Acc,
     acc: &mut [i32; ACC_LEN],
 ) {
     let budget = if MR == 1 { D::NP1 } else { D::NP };
@@ -543,26 +619,33 @@ unsafe fn tile<D: Dot, const MR: usize, const NP: usize>(
     }
     let groups = ctx.b.groups;
     let full = ctx.k / QUAD;
-    // SAFETY: rows i..i + MR of A hold k codes each; panels p..p + NP hold `groups` lines
+    // SAFETY: `a` holds MR rows of k codes each; panels p..p + NP hold `groups` lines
     // each and 16 column sums each (the caller's contract).
     unsafe {
-        let rows: [*const u8; MR] = std::array::from_fn(|r| {
-            // Not dereferenced when k = 0, where A may be empty.
-            ctx.a.wrapping_add((i + r) * ctx.a_stride)
-        });
+        // Not dereferenced when k = 0, where A may be empty.
+        let rows: [*const u8; MR] = std::array::from_fn(|r| a.base.wrapping_add(r * a.row_step));
         let lines: [*const i8; NP] =
             std::array::from_fn(|q| ctx.b.lines.add((p + q) * groups * D::LINE_BYTES));
-        let mut sums: [[D::Acc; NP]; MR] = if steps.first {
-            [std::array::from_fn(|q| D::init(ctx.b.col_sums.add((p + q) * PANEL))); MR]
-        } else {
-            std::array::from_fn(|r| std::array::from_fn(|q| state[slot + r * NP + q]))
-        };
+        // Plain loops rather than `array::from_fn` for vectors: its closures are not
+        // compiled for the instruction set, and left out of line they cost a call per
+        // vector.
+        let mut sums = [[D::init(ctx.b.col_sums.add(p * PANEL)); NP]; MR];
+        for (r, row) in sums.iter_mut().enumerate() {
+            for (q, sum) in row.iter_mut().enumerate() {
+                *sum = if steps.first {
+                    D::init(ctx.b.col_sums.add((p + q) * PANEL))
+                } else {
+                    state.add(r * NP + q).read()
+                };
+            }
+        }
         for g in steps.start..steps.end.min(full) {
-            let b: [D::B; NP] = std::array::from_fn(|q| D::b(lines[q].add(g * D::LINE_BYTES)));
+            let b = lines_at::<D, NP>(&lines, g);
             for r in 0..MR {
-                let a = D::a(rows[r].add(g * QUAD).cast::<u32>().read_unaligned().to_le());
+                let quad = rows[r].add(g * a.group_step).cast::<u32>().read_unaligned();
+                let x = D::a(quad.to_le());
                 for q in 0..NP {
-                    sums[r][q] = D::dot(sums[r][q], a, b[q]);
+                    sums[r][q] = D::dot(sums[r][q], x, b[q]);
                 }
             }
         }
@@ -570,13 +653,14 @@ unsafe fn tile<D: Dot, const MR: usize, const NP: usize>(
         if tail > 0 && steps.end > full {
             // The last group's missing k are zero weights; A contributes zero codes there
             // and is not read past its row.
-            let b: [D::B; NP] = std::array::from_fn(|q| D::b(lines[q].add(full * D::LINE_BYTES)));
+            let b = lines_at::<D, NP>(&lines, full);
             for r in 0..MR {
                 let mut quad = [0u8; QUAD];
-                std::ptr::copy_nonoverlapping(rows[r].add(full * QUAD), quad.as_mut_ptr(), tail);
-                let a = D::a(u32::from_le_bytes(quad));
+                let at = rows[r].add(full * a.group_step);
+                std::ptr::copy_nonoverlapping(at, quad.as_mut_ptr(), tail);
+                let x = D::a(u32::from_le_bytes(quad));
                 for q in 0..NP {
-                    sums[r][q] = D::dot(sums[r][q], a, b[q]);
+                    sums[r][q] = D::dot(sums[r][q], x, b[q]);
                 }
             }
         }
@@ -586,13 +670,11 @@ unsafe fn tile<D: Dot, const MR: usize, const NP: usize>(
                     D::store(sum, acc.as_mut_ptr().add((r * NP_MAX + q) * PANEL));
                 }
             }
-        } else if state.len() == slot {
-            for row in sums {
-                state.extend_from_slice(&row);
-            }
         } else {
             for (r, row) in sums.iter().enumerate() {
-                state[slot + r * NP..][..NP].copy_from_slice(row);
+                for (q, &sum) in row.iter().enumerate() {
+                    state.add(r * NP + q).write(sum);
+                }
             }
         }
     }
@@ -608,7 +690,9 @@ unsafe fn padded<T: Copy + Default>(p: *const T, n: usize) -> [T; 16] {
 }
 
 /// Columns `j..j + n` of rows `i..i + mr` (`n ≤ LANES`; fewer only at a block or panel
-/// edge) from the sums at `sums`, row r's at `sums + r · NP_MAX · 16`.
+/// edge) from the sums at `sums`, row r's at `sums + r · NP_MAX · 16`. The per-column
+/// operands and the stage's constants are set up once, then each stage has its own row
+/// loop without branches.
 #[inline(always)]
 unsafe fn chunk<E: Epi>(ctx: &Ctx, i: usize, mr: usize, j: usize, sums: *const i32, n: usize) {
     let full = n == E::LANES;
@@ -623,27 +707,60 @@ unsafe fn chunk<E: Epi>(ctx: &Ctx, i: usize, mr: usize, j: usize, sums: *const i
             }
         }};
     }
+    macro_rules! col {
+        ($c:expr) => {
+            match $c {
+                Col::Splat(v) => E::splat_f(v),
+                Col::At(p) => load!(load_f, p.add(j)),
+            }
+        };
+    }
     // SAFETY: the caller's contract: n columns from j exist in every per-column array
-    // (`col_init` from c0), and the output rows have them.
+    // (`col_init` from c0), rows i..i + mr of the block have sums at `sums` and row sums,
+    // and the output rows have the columns.
     unsafe {
         let init = load!(load_i, ctx.col_init.as_ptr().add(j - ctx.c0));
         let zb = match ctx.zb {
             BlockZb::Column => load!(load_i, ctx.b.zero_points.add(j)),
             _ => E::splat_i(0),
         };
-        let col = |c: Col<f32>| match c {
-            Col::Splat(v) => E::splat_f(v),
-            Col::At(p) => load!(load_f, p.add(j)),
+        // Row r's exact result before the stage: its sums plus every column term, minus
+        // its row's zero-point term.
+        let raw = |r: usize| {
+            let at = E::add_i(E::load_i(sums.add(r * NP_MAX * PANEL)), init);
+            match ctx.zb {
+                BlockZb::Zero => at,
+                BlockZb::Tensor(z) => {
+                    let rs = *ctx.row_sums.as_ptr().add(i + r - ctx.r0);
+                    E::sub_i(at, E::splat_i(z.wrapping_mul(rs)))
+                }
+                BlockZb::Column => {
+                    let rs = *ctx.row_sums.as_ptr().add(i + r - ctx.r0);
+                    E::sub_i(at, E::mul_i(zb, E::splat_i(rs)))
+                }
+            }
         };
-        // The stage's per-column f32 factor and addend, each computed as the reference
-        // computes it per element (the same value in every row).
-        let (scale, addend) = match ctx.stage {
-            Stage::Raw => (E::splat_f(0.0), None),
-            Stage::Requant {
-                bias, multiplier, ..
-            } => (
-                col(multiplier),
-                match bias {
+        let at = |r: usize| (i + r - ctx.r0) * ctx.out_stride + (j - ctx.c0);
+        match (ctx.stage, ctx.out) {
+            (Stage::Raw, Out::I32(o)) => {
+                for r in 0..mr {
+                    let v = raw(r);
+                    store(o.add(at(r)), full, n, |p| E::store_i32(p, v));
+                }
+            }
+            (
+                Stage::Requant {
+                    bias,
+                    multiplier,
+                    zero_point,
+                    lo,
+                    hi,
+                },
+                Out::Byte(o),
+            ) => {
+                // Each per-column value is computed as the reference computes it per
+                // element (the same value in every row).
+                let addend = match bias {
                     Bias::None => None,
                     Bias::F32Tensor(b, recip) => {
                         Some(E::mul_f(load!(load_f, b.add(j)), E::splat_f(recip)))
@@ -651,67 +768,49 @@ unsafe fn chunk<E: Epi>(ctx: &Ctx, i: usize, mr: usize, j: usize, sums: *const i
                     Bias::F32Column(b, s) => {
                         Some(E::div_f(load!(load_f, b.add(j)), load!(load_f, s.add(j))))
                     }
-                },
-            ),
-            Stage::Dequant {
-                a_scale,
-                b_scale,
-                bias,
-                ..
-            } => (
-                E::mul_f(E::splat_f(a_scale), col(b_scale)),
-                bias.map(|b| load!(load_f, b.add(j))),
-            ),
-        };
-        for r in 0..mr {
-            let mut raw = E::add_i(E::load_i(sums.add(r * NP_MAX * PANEL)), init);
-            match ctx.zb {
-                BlockZb::Zero => {}
-                BlockZb::Tensor(z) => {
-                    raw = E::sub_i(
-                        raw,
-                        E::splat_i(z.wrapping_mul(ctx.row_sums[i + r - ctx.r0])),
-                    );
-                }
-                BlockZb::Column => {
-                    raw = E::sub_i(raw, E::mul_i(zb, E::splat_i(ctx.row_sums[i + r - ctx.r0])));
-                }
-            }
-            let at = (i + r - ctx.r0) * ctx.out_stride + (j - ctx.c0);
-            match (ctx.stage, ctx.out) {
-                (Stage::Raw, Out::I32(o)) => store(o.add(at), full, n, |p| E::store_i32(p, raw)),
-                (
-                    Stage::Requant {
-                        zero_point, lo, hi, ..
-                    },
-                    Out::Byte(o),
-                ) => {
-                    let mut f = E::to_f(raw);
+                };
+                let scale = col!(multiplier);
+                // clamp(q +sat zp, lo, hi) = clamp(q, lo − zp, hi − zp) + zp, because
+                // lo ≤ zp ≤ hi: both sides saturate to the same bound when q + zp leaves
+                // i32.
+                let (lo, hi, zp) = (
+                    E::splat_i(lo - zero_point),
+                    E::splat_i(hi - zero_point),
+                    E::splat_i(zero_point),
+                );
+                for r in 0..mr {
+                    let mut f = E::to_f(raw(r));
                     if let Some(b) = addend {
                         f = E::add_f(f, b);
                     }
                     let q = E::round_i(E::mul_f(f, scale));
-                    // clamp(q +sat zp, lo, hi) = clamp(q, lo − zp, hi − zp) + zp, because
-                    // lo ≤ zp ≤ hi: both sides saturate to the same bound when q + zp
-                    // leaves i32.
-                    let v = E::add_i(
-                        E::clamp_i(q, E::splat_i(lo - zero_point), E::splat_i(hi - zero_point)),
-                        E::splat_i(zero_point),
-                    );
-                    store(o.add(at), full, n, |p| E::store_i8(p, v));
+                    let v = E::add_i(E::clamp_i(q, lo, hi), zp);
+                    store(o.add(at(r)), full, n, |p| E::store_i8(p, v));
                 }
-                (Stage::Dequant { relu, .. }, Out::F32(o)) => {
-                    let mut y = E::mul_f(E::to_f(raw), scale);
+            }
+            (
+                Stage::Dequant {
+                    a_scale,
+                    b_scale,
+                    bias,
+                    relu,
+                },
+                Out::F32(o),
+            ) => {
+                let scale = E::mul_f(E::splat_f(a_scale), col!(b_scale));
+                let addend = bias.map(|b| load!(load_f, b.add(j)));
+                for r in 0..mr {
+                    let mut y = E::mul_f(E::to_f(raw(r)), scale);
                     if let Some(b) = addend {
                         y = E::add_f(y, b);
                     }
                     if relu {
                         y = E::relu_f(y);
                     }
-                    store(o.add(at), full, n, |p| E::store_f32(p, y));
+                    store(o.add(at(r)), full, n, |p| E::store_f32(p, y));
                 }
-                _ => unreachable!("validate checked that the output type matches the stage"),
             }
+            _ => unreachable!("validate checked that the output type matches the stage"),
         }
     }
 }
