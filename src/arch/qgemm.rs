@@ -332,8 +332,7 @@ pub(crate) unsafe fn gemm<D: Dot, E: Epi>(
         let np_max = if r1 - r0 == 1 { D::NP1 } else { D::NP };
         let a = ASource {
             base: ctx.a.wrapping_add(r0 * ctx.a_stride),
-            row_step: ctx.a_stride,
-            group_step: QUAD,
+            stride: ctx.a_stride,
         };
         let mut p = p0;
         while p < p1 {
@@ -350,17 +349,18 @@ pub(crate) unsafe fn gemm<D: Dot, E: Epi>(
         }
         return Ok(());
     }
-    // Several row tiles. A row block of `mc` rows is copied tile by tile into `packed`, so
-    // that a tile reads its A codes as one sequential stream (rows of A a power of two
-    // apart would fight over a few L1 sets). Then for each column block of NP panels,
-    // its K block of `kc` groups stays in L1 while every row tile runs over it; the tiles'
-    // running sums wait in `state` between K blocks, and the epilogue runs on the last.
-    // K blocks of equal size (a last block of a few groups would cost a whole round of
-    // saved sums for little work).
+    // Several row tiles. A row block of `mc` rows is first copied to rows `stride` bytes
+    // apart, a stride that is an odd number of 64-byte lines: rows of A a power of two
+    // apart would share a few L1 sets and evict the K block of B. Then for each column
+    // block of NP panels, its K block of `kc` groups stays in L1 while every row tile runs
+    // over it; the tiles' running sums wait in `state` between K blocks, and the epilogue
+    // runs on the last. K blocks are of equal size (a last block of a few groups would
+    // cost a whole round of saved sums for little work).
     let kc_max = L1_B_BYTES / (D::NP * D::LINE_BYTES);
     let kc = groups.div_ceil(groups.div_ceil(kc_max).max(1)).max(1);
-    let mc = (L2_A_BYTES / (groups * QUAD).max(1)).max(D::MR) / D::MR * D::MR;
-    let mut packed = Vec::new();
+    let stride = (k.div_ceil(128) * 2 + 1) * 64;
+    let mc = (L2_A_BYTES / stride).max(D::MR) / D::MR * D::MR;
+    let mut copy = Vec::new();
     // Spare capacity only: each tile writes its slots in its first K block before it
     // reads them in the next.
     let mut state: Vec<D::Acc> =
@@ -368,8 +368,14 @@ pub(crate) unsafe fn gemm<D: Dot, E: Epi>(
     let mut i0 = r0;
     while i0 < r1 {
         let i1 = (i0 + mc).min(r1);
-        // SAFETY: rows i0..i1 of A hold k codes each (validated).
-        unsafe { pack_a::<D>(&ctx, i0, i1, &mut packed) };
+        copy.clear();
+        copy.resize((i1 - i0) * stride, 0u8);
+        for (i, row) in (i0..i1).zip(copy.chunks_exact_mut(stride)) {
+            // SAFETY: row i of A holds k codes (validated); with k = 0 nothing is read.
+            let from =
+                unsafe { std::slice::from_raw_parts(ctx.a.wrapping_add(i * ctx.a_stride), k) };
+            row[..k].copy_from_slice(from);
+        }
         let mut p = p0;
         while p < p1 {
             let np = D::NP.min(p1 - p);
@@ -385,13 +391,12 @@ pub(crate) unsafe fn gemm<D: Dot, E: Epi>(
                 while i < i1 {
                     let mr = D::MR.min(i1 - i);
                     let a = ASource {
-                        base: packed[(i - i0) * groups..].as_ptr().cast(),
-                        row_step: QUAD,
-                        group_step: mr * QUAD,
+                        base: copy[(i - i0) * stride..].as_ptr(),
+                        stride,
                     };
-                    // SAFETY: `a` holds this tile's rows (`pack_a`), panels p..p + np are
-                    // panels of B; the tile's mr · np slots start at (i − i0) · np, within
-                    // the capacity of `state` (mc rows of NP panels).
+                    // SAFETY: `a` holds this tile's rows, panels p..p + np are panels of
+                    // B; the tile's mr · np slots start at (i − i0) · np, within the
+                    // capacity of `state` (mc rows of NP panels).
                     unsafe {
                         let state = state.as_mut_ptr().add((i - i0) * np);
                         tile_by_rows::<D>(mr, np, &ctx, a, p, steps, state, &mut acc);
@@ -415,53 +420,15 @@ pub(crate) unsafe fn gemm<D: Dot, E: Epi>(
 
 /// Bytes of B a K block keeps in L1 (half of a 48 KiB L1: A streams through the rest).
 const L1_B_BYTES: usize = 24 << 10;
-/// Bytes of packed A a row block holds (in L2, streamed once per column block).
+/// Bytes of A a row block copies (in L2, read once per column block).
 const L2_A_BYTES: usize = 256 << 10;
 
-/// Where a tile reads A: row r's codes of group g at `base + r · row_step + g · group_step`
-/// (rows of A in place, or a tile of packed A).
+/// Where a tile reads A: row r's codes from `base + r · stride` (rows of A in place, or
+/// their copy).
 #[derive(Clone, Copy)]
 struct ASource {
     base: *const u8,
-    row_step: usize,
-    group_step: usize,
-}
-
-/// Copies rows `i0..i1` of A into `packed`, tile by tile (`D::MR` rows, fewer in the last):
-/// the tile at row `i` starts at `(i − i0) · groups` and holds group g of its row r at
-/// `g · mr + r`, the missing k of the last group zero.
-///
-/// # Safety
-///
-/// Rows `i0..i1` of A hold `k` codes each.
-unsafe fn pack_a<D: Dot>(ctx: &Ctx, i0: usize, i1: usize, packed: &mut Vec<u32>) {
-    let (groups, full) = (ctx.b.groups, ctx.k / QUAD);
-    packed.clear();
-    packed.resize((i1 - i0) * groups, 0);
-    let mut i = i0;
-    while i < i1 {
-        let mr = D::MR.min(i1 - i);
-        let tile = &mut packed[(i - i0) * groups..][..mr * groups];
-        for r in 0..mr {
-            // SAFETY: row i + r holds k codes (the caller's contract).
-            unsafe {
-                let row = ctx.a.add((i + r) * ctx.a_stride);
-                for g in 0..full {
-                    tile[g * mr + r] = row.add(g * QUAD).cast::<u32>().read_unaligned();
-                }
-                if full < groups {
-                    let mut quad = [0u8; QUAD];
-                    std::ptr::copy_nonoverlapping(
-                        row.add(full * QUAD),
-                        quad.as_mut_ptr(),
-                        ctx.k - full * QUAD,
-                    );
-                    tile[full * mr + r] = u32::from_ne_bytes(quad);
-                }
-            }
-        }
-        i += mr;
-    }
+    stride: usize,
 }
 
 /// Sums a tile hands to the epilogue: `(r · NP_MAX + q) · 16` for row r, panel q.
@@ -623,7 +590,7 @@ unsafe fn tile<D: Dot, const MR: usize, const NP: usize>(
     // each and 16 column sums each (the caller's contract).
     unsafe {
         // Not dereferenced when k = 0, where A may be empty.
-        let rows: [*const u8; MR] = std::array::from_fn(|r| a.base.wrapping_add(r * a.row_step));
+        let rows: [*const u8; MR] = std::array::from_fn(|r| a.base.wrapping_add(r * a.stride));
         let lines: [*const i8; NP] =
             std::array::from_fn(|q| ctx.b.lines.add((p + q) * groups * D::LINE_BYTES));
         // Plain loops rather than `array::from_fn` for vectors: its closures are not
@@ -642,7 +609,7 @@ unsafe fn tile<D: Dot, const MR: usize, const NP: usize>(
         for g in steps.start..steps.end.min(full) {
             let b = lines_at::<D, NP>(&lines, g);
             for r in 0..MR {
-                let quad = rows[r].add(g * a.group_step).cast::<u32>().read_unaligned();
+                let quad = rows[r].add(g * QUAD).cast::<u32>().read_unaligned();
                 let x = D::a(quad.to_le());
                 for q in 0..NP {
                     sums[r][q] = D::dot(sums[r][q], x, b[q]);
@@ -656,7 +623,7 @@ unsafe fn tile<D: Dot, const MR: usize, const NP: usize>(
             let b = lines_at::<D, NP>(&lines, full);
             for r in 0..MR {
                 let mut quad = [0u8; QUAD];
-                let at = rows[r].add(full * a.group_step);
+                let at = rows[r].add(full * QUAD);
                 std::ptr::copy_nonoverlapping(at, quad.as_mut_ptr(), tail);
                 let x = D::a(u32::from_le_bytes(quad));
                 for q in 0..NP {
