@@ -243,7 +243,9 @@ struct Ctx {
     /// wrapping arithmetic lets the epilogue add in one step.
     col_init: Vec<i32>,
     zb: BlockZb,
-    /// `Σk A[i][k]` for rows `rows.start..`, empty when `zb` is [`BlockZb::Zero`].
+    /// For rows `rows.start..`: `Σk A[i][k]`, already times `zb` when that is one value
+    /// ([`BlockZb::Tensor`], so the epilogue broadcasts it from memory); empty when `zb` is
+    /// [`BlockZb::Zero`].
     row_sums: Vec<i32>,
     r0: usize,
     c0: usize,
@@ -287,9 +289,13 @@ pub(crate) unsafe fn gemm<D: Dot, E: Epi>(
         // where the instruction set's intrinsics become calls.
         row_sums.reserve(r1 - r0);
         for i in r0..r1 {
-            // SAFETY: row i of A holds k codes (validated); with k = 0 nothing is read.
             let row = block.a.as_ptr().wrapping_add(i * block.a_stride);
-            row_sums.push(unsafe { D::row_sum(row, k) });
+            // SAFETY: row i of A holds k codes (validated); with k = 0 nothing is read.
+            let sum = unsafe { D::row_sum(row, k) };
+            row_sums.push(match zb {
+                BlockZb::Tensor(z) => z.wrapping_mul(sum),
+                _ => sum,
+            });
         }
     }
     let za = i32::from(block.a_zero_point);
@@ -697,9 +703,9 @@ unsafe fn chunk<E: Epi>(ctx: &Ctx, i: usize, mr: usize, j: usize, sums: *const i
             let at = E::add_i(E::load_i(sums.add(r * NP_MAX * PANEL)), init);
             match ctx.zb {
                 BlockZb::Zero => at,
-                BlockZb::Tensor(z) => {
-                    let rs = *ctx.row_sums.as_ptr().add(i + r - ctx.r0);
-                    E::sub_i(at, E::splat_i(z.wrapping_mul(rs)))
+                BlockZb::Tensor(_) => {
+                    let term = *ctx.row_sums.as_ptr().add(i + r - ctx.r0);
+                    E::sub_i(at, E::splat_i(term))
                 }
                 BlockZb::Column => {
                     let rs = *ctx.row_sums.as_ptr().add(i + r - ctx.r0);
