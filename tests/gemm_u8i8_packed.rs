@@ -287,6 +287,79 @@ fn long_k_at_the_extremes() {
 }
 
 #[test]
+fn k_blocks_and_row_blocks_match_the_reference() {
+    // Large enough for every split the kernels make: several K blocks (K = 4099 is also not
+    // a multiple of 4), several row blocks of packed A, row tiles with a partial last one,
+    // and a partial last panel; A rows padded, zero points per column.
+    let (m, n, k) = (150, 35, 4099);
+    let a_stride = k + 5;
+    let mut rng = Rng(0xC0FF_EE00_1234_5678);
+    let a = rng.u8s(m * a_stride);
+    let b = rng.i8s(k * n);
+    let zb: Vec<i32> = (0..n as i32).map(|j| j % 5 - 2).collect();
+    let bias: Vec<i32> = (0..n as i32).map(|j| j * 1013 - 17_000).collect();
+    let mult: Vec<f32> = (0..n).map(|j| 2e-6 + j as f32 * 1e-7).collect();
+    let scales: Vec<f32> = (0..n).map(|j| 1e-3 + j as f32 * 1e-5).collect();
+    for zb in [PerColumn::Column(&zb[..]), PerColumn::Tensor(-7)] {
+        let problem = U8I8Problem {
+            m,
+            n,
+            k,
+            a: &a,
+            a_stride,
+            a_zero_point: 131,
+            b: &b,
+            b_zero_point: zb,
+        };
+        let mut expected_i32 = vec![0i32; m * n];
+        reference::gemm_u8i8(
+            &problem,
+            &OutputStage::RawI32,
+            &mut GemmOutput::I32(&mut expected_i32),
+            n,
+        )
+        .unwrap();
+        let requant = OutputStage::Requantize {
+            out: QuantType::U8,
+            bias: RequantBias::I32(&bias),
+            multiplier: PerColumn::Column(&mult),
+            zero_point: 120,
+            relu: false,
+        };
+        let expected_u8 = reference_u8(&problem, &requant);
+        let dequant = OutputStage::Dequantize {
+            a_scale: 0.05,
+            b_scale: PerColumn::Column(&scales),
+            bias: None,
+            relu: true,
+        };
+        let mut expected_f32 = vec![0f32; m * n];
+        reference::gemm_u8i8(
+            &problem,
+            &dequant,
+            &mut GemmOutput::F32(&mut expected_f32),
+            n,
+        )
+        .unwrap();
+        for isa in levels() {
+            let mut got_i32 = vec![0i32; m * n];
+            let out = GemmOutput::I32(&mut got_i32);
+            lowp::gemm_u8i8(&problem, &OutputStage::RawI32, out, n, Some(isa)).unwrap();
+            assert_eq!(got_i32, expected_i32, "{isa} raw i32");
+            let mut got_u8 = vec![0u8; m * n];
+            let out = GemmOutput::U8(&mut got_u8);
+            lowp::gemm_u8i8(&problem, &requant, out, n, Some(isa)).unwrap();
+            assert_eq!(got_u8, expected_u8, "{isa} requantize");
+            let mut got_f32 = vec![0f32; m * n];
+            let out = GemmOutput::F32(&mut got_f32);
+            lowp::gemm_u8i8(&problem, &dequant, out, n, Some(isa)).unwrap();
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&got_f32), bits(&expected_f32), "{isa} dequantize");
+        }
+    }
+}
+
+#[test]
 fn packed_weights_are_send_and_sync() {
     fn check<T: Send + Sync>() {}
     check::<PackedB>();

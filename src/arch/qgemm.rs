@@ -52,6 +52,15 @@ pub(crate) trait Dot {
     unsafe fn dot(acc: Self::Acc, a: Self::A, b: Self::B) -> Self::Acc;
     /// Stores the 16 column sums of `acc` at `out` (16 writable i32).
     unsafe fn store(acc: Self::Acc, out: *mut i32);
+
+    /// `Σ row[0..k]`, wrapping, for the weight zero-point term (`k` readable bytes at
+    /// `row`).
+    #[inline(always)]
+    unsafe fn row_sum(row: *const u8, k: usize) -> i32 {
+        // SAFETY: the caller provides k readable bytes.
+        let row = unsafe { std::slice::from_raw_parts(row, k) };
+        row.iter().fold(0i32, |s, &x| s.wrapping_add(i32::from(x)))
+    }
 }
 
 /// One instruction set's vectors for the epilogue: `LANES` i32 and f32 lanes and the few
@@ -120,10 +129,11 @@ enum Stage {
     },
 }
 
+/// The f32 bias of a requantizing stage; an i32 bias is added to the accumulators'
+/// starting values instead (see [`Ctx::col_init`]).
 #[derive(Clone, Copy)]
 enum Bias {
     None,
-    I32(*const i32),
     /// `bias[j] · recip`, `recip = 1 / act_times_w_scale` (per-tensor scale).
     F32Tensor(*const f32, f32),
     /// `bias[j] / scale[j]`.
@@ -147,8 +157,16 @@ impl<T: Copy> Col<T> {
 }
 
 impl Stage {
-    fn new(stage: &OutputStage<'_>) -> Stage {
-        match *stage {
+    /// The stage, and its i32 bias if it has one.
+    fn new(stage: &OutputStage<'_>) -> (Stage, Option<*const i32>) {
+        let int_bias = match *stage {
+            OutputStage::Requantize {
+                bias: RequantBias::I32(b),
+                ..
+            } => Some(b.as_ptr()),
+            _ => None,
+        };
+        let stage = match *stage {
             OutputStage::RawI32 => Stage::Raw,
             OutputStage::Requantize {
                 out,
@@ -163,8 +181,7 @@ impl Stage {
                 };
                 Stage::Requant {
                     bias: match bias {
-                        RequantBias::None => Bias::None,
-                        RequantBias::I32(b) => Bias::I32(b.as_ptr()),
+                        RequantBias::None | RequantBias::I32(_) => Bias::None,
                         RequantBias::F32 {
                             bias,
                             act_times_w_scale: PerColumn::Tensor(s),
@@ -191,8 +208,20 @@ impl Stage {
                 bias: bias.map(<[f32]>::as_ptr),
                 relu,
             },
-        }
+        };
+        (stage, int_bias)
     }
+}
+
+/// The weight zero points over the block's columns.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum BlockZb {
+    /// All zero: rows of A need no sums.
+    Zero,
+    /// One value: row i's term `zb · row_sum[i]` is the same in every column.
+    Tensor(i32),
+    /// Per column: `zb[j] · row_sum[i]`.
+    Column,
 }
 
 /// Where results go: the block's element (0, 0) and its row stride.
@@ -207,10 +236,16 @@ enum Out {
 struct Ctx {
     a: *const u8,
     a_stride: usize,
-    za: i32,
     k: usize,
     b: PackedParts,
-    /// `Σk A[i][k]` for rows `rows.start..`, empty when every `zb` is zero.
+    /// `bias[j] − za · col_offsets[j]` (bias zero unless the stage has an i32 bias) for
+    /// columns `c0..c1`: every term of the result that depends on the column only, which
+    /// wrapping arithmetic lets the epilogue add in one step.
+    col_init: Vec<i32>,
+    zb: BlockZb,
+    /// For rows `rows.start..`: `Σk A[i][k]`, already times `zb` when that is one value
+    /// ([`BlockZb::Tensor`], so the epilogue broadcasts it from memory); empty when `zb` is
+    /// [`BlockZb::Zero`].
     row_sums: Vec<i32>,
     r0: usize,
     c0: usize,
@@ -241,32 +276,50 @@ pub(crate) unsafe fn gemm<D: Dot, E: Epi>(
     }
     let k = block.b.k();
     let parts = block.b.parts();
-    let row_sums = if parts.symmetric {
-        Vec::new()
-    } else {
-        (r0..r1)
-            .map(|i| {
-                // With k = 0, A may be empty whatever the stride.
-                let row = if k == 0 {
-                    &[][..]
-                } else {
-                    &block.a[i * block.a_stride..][..k]
-                };
-                row.iter().fold(0i32, |s, &x| s.wrapping_add(i32::from(x)))
-            })
-            .collect()
+    // SAFETY: the packed arrays hold a value for every column below n ≥ c1.
+    let zbs = unsafe { std::slice::from_raw_parts(parts.zero_points.add(c0), c1 - c0) };
+    let zb = match zbs[0] {
+        z if zbs.iter().any(|&y| y != z) => BlockZb::Column,
+        0 => BlockZb::Zero,
+        z => BlockZb::Tensor(z),
     };
+    let mut row_sums = Vec::new();
+    if zb != BlockZb::Zero {
+        // A loop, not a closure: closures in this large function may be left out of line,
+        // where the instruction set's intrinsics become calls.
+        row_sums.reserve(r1 - r0);
+        for i in r0..r1 {
+            let row = block.a.as_ptr().wrapping_add(i * block.a_stride);
+            // SAFETY: row i of A holds k codes (validated); with k = 0 nothing is read.
+            let sum = unsafe { D::row_sum(row, k) };
+            row_sums.push(match zb {
+                BlockZb::Tensor(z) => z.wrapping_mul(sum),
+                _ => sum,
+            });
+        }
+    }
+    let za = i32::from(block.a_zero_point);
+    let (stage, int_bias) = Stage::new(stage);
+    let col_init = (c0..c1)
+        .map(|j| {
+            // SAFETY: the stage's arrays hold n values and the packed ones at least n.
+            let (offset, bias) =
+                unsafe { (*parts.col_offsets.add(j), int_bias.map_or(0, |b| *b.add(j))) };
+            bias.wrapping_sub(za.wrapping_mul(offset))
+        })
+        .collect();
     let ctx = Ctx {
         a: block.a.as_ptr(),
         a_stride: block.a_stride,
-        za: i32::from(block.a_zero_point),
         k,
         b: parts,
+        col_init,
+        zb,
         row_sums,
         r0,
         c0,
         c1,
-        stage: Stage::new(stage),
+        stage,
         out: match out {
             GemmOutput::I32(o) => Out::I32(o.as_mut_ptr()),
             GemmOutput::U8(o) => Out::Byte(o.as_mut_ptr()),
@@ -279,9 +332,14 @@ pub(crate) unsafe fn gemm<D: Dot, E: Epi>(
     let groups = k.div_ceil(QUAD);
     let mut acc = [0i32; ACC_LEN];
     if r1 - r0 <= D::MR {
-        // One row tile: B is read once whatever the order, so K is not blocked, and a
-        // single row takes wider tiles (more independent accumulators per line of A).
+        // One row tile: B is read once whatever the order, so K is not blocked, A is read
+        // in place, and a single row takes wider tiles (more independent accumulators per
+        // line of A).
         let np_max = if r1 - r0 == 1 { D::NP1 } else { D::NP };
+        let a = ASource {
+            base: ctx.a.wrapping_add(r0 * ctx.a_stride),
+            stride: ctx.a_stride,
+        };
         let mut p = p0;
         while p < p1 {
             let np = np_max.min(p1 - p);
@@ -289,36 +347,44 @@ pub(crate) unsafe fn gemm<D: Dot, E: Epi>(
             // SAFETY: rows r0..r1 are rows of A and panels p..p + np panels of B
             // (validated); `acc` holds ACC_LEN sums.
             unsafe {
-                tile_by_rows::<D>(
-                    r1 - r0,
-                    np,
-                    &ctx,
-                    r0,
-                    p,
-                    steps,
-                    0,
-                    &mut Vec::new(),
-                    &mut acc,
-                );
+                let state = std::ptr::null_mut();
+                tile_by_rows::<D>(r1 - r0, np, &ctx, a, p, steps, state, &mut acc);
                 epilogue_tile::<E>(&ctx, r0, r1 - r0, p, np, &acc);
             }
             p += np;
         }
         return Ok(());
     }
-    // Several row tiles: for each column block of NP panels, its K block of `kc` groups
-    // (about 16 KiB of B) stays in L1 while every row tile of a row block of `mc` rows
-    // runs over it; the tiles' running sums wait in `state` between K blocks, and the
-    // epilogue runs on the last.
-    let kc = (L1_B_BYTES / (D::NP * D::LINE_BYTES)).max(1);
-    let mc = (L1_A_BYTES / (kc * QUAD)).max(D::MR) / D::MR * D::MR;
-    let mut state: Vec<D::Acc> = Vec::with_capacity(mc * D::NP);
-    let mut p = p0;
-    while p < p1 {
-        let np = D::NP.min(p1 - p);
-        let mut i0 = r0;
-        while i0 < r1 {
-            let i1 = (i0 + mc).min(r1);
+    // Several row tiles. A row block of `mc` rows is first copied to rows `stride` bytes
+    // apart, a stride that is an odd number of 64-byte lines: rows of A a power of two
+    // apart would share a few L1 sets and evict the K block of B. Then for each column
+    // block of NP panels, its K block of `kc` groups stays in L1 while every row tile runs
+    // over it; the tiles' running sums wait in `state` between K blocks, and the epilogue
+    // runs on the last. K blocks are of equal size (a last block of a few groups would
+    // cost a whole round of saved sums for little work).
+    let kc_max = L1_B_BYTES / (D::NP * D::LINE_BYTES);
+    let kc = groups.div_ceil(groups.div_ceil(kc_max).max(1)).max(1);
+    let stride = (k.div_ceil(128) * 2 + 1) * 64;
+    let mc = (L2_A_BYTES / stride).max(D::MR) / D::MR * D::MR;
+    let mut copy = Vec::new();
+    // Spare capacity only: each tile writes its slots in its first K block before it
+    // reads them in the next.
+    let mut state: Vec<D::Acc> =
+        Vec::with_capacity(mc.min(r1 - r0).div_ceil(D::MR) * D::MR * D::NP);
+    let mut i0 = r0;
+    while i0 < r1 {
+        let i1 = (i0 + mc).min(r1);
+        copy.clear();
+        copy.resize((i1 - i0) * stride, 0u8);
+        for (i, row) in (i0..i1).zip(copy.chunks_exact_mut(stride)) {
+            // SAFETY: row i of A holds k codes (validated); with k = 0 nothing is read.
+            let from =
+                unsafe { std::slice::from_raw_parts(ctx.a.wrapping_add(i * ctx.a_stride), k) };
+            row[..k].copy_from_slice(from);
+        }
+        let mut p = p0;
+        while p < p1 {
+            let np = D::NP.min(p1 - p);
             let mut g = 0;
             loop {
                 let steps = Steps {
@@ -330,15 +396,16 @@ pub(crate) unsafe fn gemm<D: Dot, E: Epi>(
                 let mut i = i0;
                 while i < i1 {
                     let mr = D::MR.min(i1 - i);
-                    // Every earlier tile of the row block has MR rows of np panels.
-                    let slot = (i - i0) * np;
-                    if steps.first {
-                        state.truncate(slot);
-                    }
-                    // SAFETY: as above; `state` holds the sums of every earlier tile of
-                    // this row block, and this tile's from the previous K block at `slot`.
+                    let a = ASource {
+                        base: copy[(i - i0) * stride..].as_ptr(),
+                        stride,
+                    };
+                    // SAFETY: `a` holds this tile's rows, panels p..p + np are panels of
+                    // B; the tile's mr · np slots start at (i − i0) · np, within the
+                    // capacity of `state` (mc rows of NP panels).
                     unsafe {
-                        tile_by_rows::<D>(mr, np, &ctx, i, p, steps, slot, &mut state, &mut acc);
+                        let state = state.as_mut_ptr().add((i - i0) * np);
+                        tile_by_rows::<D>(mr, np, &ctx, a, p, steps, state, &mut acc);
                         if steps.last {
                             epilogue_tile::<E>(&ctx, i, mr, p, np, &acc);
                         }
@@ -350,17 +417,26 @@ pub(crate) unsafe fn gemm<D: Dot, E: Epi>(
                 }
                 g += kc;
             }
-            i0 = i1;
+            p += np;
         }
-        p += np;
+        i0 = i1;
     }
     Ok(())
 }
 
-/// Bytes of B a K block keeps in L1.
-const L1_B_BYTES: usize = 16 << 10;
-/// Bytes of A a row block reads per K block.
-const L1_A_BYTES: usize = 16 << 10;
+/// Bytes of B a K block keeps in L1 (half of a 48 KiB L1: A streams through the rest).
+const L1_B_BYTES: usize = 24 << 10;
+/// Bytes of A a row block copies (in L2, read once per column block).
+const L2_A_BYTES: usize = 256 << 10;
+
+/// Where a tile reads A: row r's codes from `base + r · stride` (rows of A in place, or
+/// their copy).
+#[derive(Clone, Copy)]
+struct ASource {
+    base: *const u8,
+    stride: usize,
+}
+
 /// Sums a tile hands to the epilogue: `(r · NP_MAX + q) · 16` for row r, panel q.
 const ACC_LEN: usize = MR_MAX * NP_MAX * PANEL;
 
@@ -384,7 +460,28 @@ impl Steps {
     }
 }
 
-/// The epilogue of rows `i..i + mr` and panels `p..p + np` from the tile's sums.
+/// Group `g`'s line of each panel at `lines`.
+///
+/// # Safety
+///
+/// Each panel holds more than `g` lines.
+#[inline(always)]
+unsafe fn lines_at<D: Dot, const NP: usize>(lines: &[*const i8; NP], g: usize) -> [D::B; NP] {
+    // SAFETY: the caller's contract.
+    unsafe {
+        let mut b = [D::b(lines[0].add(g * D::LINE_BYTES)); NP];
+        // An index loop: in the one large kernel function, iterator adapters are left out
+        // of line.
+        #[allow(clippy::needless_range_loop)]
+        for q in 1..NP {
+            b[q] = D::b(lines[q].add(g * D::LINE_BYTES));
+        }
+        b
+    }
+}
+
+/// The epilogue of rows `i..i + mr` and panels `p..p + np` from the tile's sums: panel by
+/// panel, each chunk of columns loads its per-column operands once for all `mr` rows.
 #[inline(always)]
 unsafe fn epilogue_tile<E: Epi>(
     ctx: &Ctx,
@@ -394,11 +491,24 @@ unsafe fn epilogue_tile<E: Epi>(
     np: usize,
     acc: &[i32; ACC_LEN],
 ) {
-    for r in 0..mr {
-        for q in 0..np {
-            // SAFETY: forwarded from the caller; the index is below ACC_LEN because
-            // r < MR_MAX and q < NP_MAX, or r = 0 and q < 2 · NP_MAX.
-            unsafe { epilogue::<E>(ctx, i + r, p + q, acc[(r * NP_MAX + q) * PANEL..].as_ptr()) };
+    for q in 0..np {
+        let first = (p + q) * PANEL;
+        let end = ctx.c1.min(first + PANEL);
+        let mut j = ctx.c0.max(first);
+        while j < end {
+            let n = E::LANES.min(end - j);
+            // SAFETY: columns j..j + n lie in the block and in panel p + q; row r's sums
+            // of that panel are at (r · NP_MAX + q) · 16 < ACC_LEN (r < MR_MAX and
+            // q < NP_MAX, or r = 0 and q < 2 · NP_MAX).
+            unsafe {
+                let sums = acc.as_ptr().add(q * PANEL + j - first);
+                if n == E::LANES {
+                    chunk::<E>(ctx, i, mr, j, sums, E::LANES);
+                } else {
+                    chunk::<E>(ctx, i, mr, j, sums, n);
+                }
+            }
+            j += n;
         }
     }
 }
@@ -410,33 +520,32 @@ unsafe fn tile_by_rows<D: Dot>(
     mr: usize,
     np: usize,
     ctx: &Ctx,
-    i: usize,
+    a: ASource,
     p: usize,
     steps: Steps,
-    slot: usize,
-    state: &mut Vec<D::Acc>,
+    state: *mut D::Acc,
     acc: &mut [i32; ACC_LEN],
 ) {
     // SAFETY: forwarded from the caller.
     unsafe {
         match mr {
             1 => match np {
-                1 => tile::<D, 1, 1>(ctx, i, p, steps, slot, state, acc),
-                2 => tile::<D, 1, 2>(ctx, i, p, steps, slot, state, acc),
-                3 => tile::<D, 1, 3>(ctx, i, p, steps, slot, state, acc),
-                4 => tile::<D, 1, 4>(ctx, i, p, steps, slot, state, acc),
-                5 => tile::<D, 1, 5>(ctx, i, p, steps, slot, state, acc),
-                6 => tile::<D, 1, 6>(ctx, i, p, steps, slot, state, acc),
-                7 => tile::<D, 1, 7>(ctx, i, p, steps, slot, state, acc),
-                _ => tile::<D, 1, 8>(ctx, i, p, steps, slot, state, acc),
+                1 => tile::<D, 1, 1>(ctx, a, p, steps, state, acc),
+                2 => tile::<D, 1, 2>(ctx, a, p, steps, state, acc),
+                3 => tile::<D, 1, 3>(ctx, a, p, steps, state, acc),
+                4 => tile::<D, 1, 4>(ctx, a, p, steps, state, acc),
+                5 => tile::<D, 1, 5>(ctx, a, p, steps, state, acc),
+                6 => tile::<D, 1, 6>(ctx, a, p, steps, state, acc),
+                7 => tile::<D, 1, 7>(ctx, a, p, steps, state, acc),
+                _ => tile::<D, 1, 8>(ctx, a, p, steps, state, acc),
             },
-            2 => tile_by_panels::<D, 2>(np, ctx, i, p, steps, slot, state, acc),
-            3 => tile_by_panels::<D, 3>(np, ctx, i, p, steps, slot, state, acc),
-            4 => tile_by_panels::<D, 4>(np, ctx, i, p, steps, slot, state, acc),
-            5 => tile_by_panels::<D, 5>(np, ctx, i, p, steps, slot, state, acc),
-            6 => tile_by_panels::<D, 6>(np, ctx, i, p, steps, slot, state, acc),
-            7 => tile_by_panels::<D, 7>(np, ctx, i, p, steps, slot, state, acc),
-            _ => tile_by_panels::<D, 8>(np, ctx, i, p, steps, slot, state, acc),
+            2 => tile_by_panels::<D, 2>(np, ctx, a, p, steps, state, acc),
+            3 => tile_by_panels::<D, 3>(np, ctx, a, p, steps, state, acc),
+            4 => tile_by_panels::<D, 4>(np, ctx, a, p, steps, state, acc),
+            5 => tile_by_panels::<D, 5>(np, ctx, a, p, steps, state, acc),
+            6 => tile_by_panels::<D, 6>(np, ctx, a, p, steps, state, acc),
+            7 => tile_by_panels::<D, 7>(np, ctx, a, p, steps, state, acc),
+            _ => tile_by_panels::<D, 8>(np, ctx, a, p, steps, state, acc),
         }
     }
 }
@@ -446,36 +555,34 @@ unsafe fn tile_by_rows<D: Dot>(
 unsafe fn tile_by_panels<D: Dot, const MR: usize>(
     np: usize,
     ctx: &Ctx,
-    i: usize,
+    a: ASource,
     p: usize,
     steps: Steps,
-    slot: usize,
-    state: &mut Vec<D::Acc>,
+    state: *mut D::Acc,
     acc: &mut [i32; ACC_LEN],
 ) {
     // SAFETY: forwarded from the caller.
     unsafe {
         match np {
-            1 => tile::<D, MR, 1>(ctx, i, p, steps, slot, state, acc),
-            2 => tile::<D, MR, 2>(ctx, i, p, steps, slot, state, acc),
-            3 => tile::<D, MR, 3>(ctx, i, p, steps, slot, state, acc),
-            _ => tile::<D, MR, 4>(ctx, i, p, steps, slot, state, acc),
+            1 => tile::<D, MR, 1>(ctx, a, p, steps, state, acc),
+            2 => tile::<D, MR, 2>(ctx, a, p, steps, state, acc),
+            3 => tile::<D, MR, 3>(ctx, a, p, steps, state, acc),
+            _ => tile::<D, MR, 4>(ctx, a, p, steps, state, acc),
         }
     }
 }
 
-/// Sums rows `i..i + MR` of A against panels `p..p + NP` of B over the K groups of
-/// `steps`: starting from the column-sum start (`first`) or from the `MR · NP` sums at
-/// `state[slot..]`, and ending there (appended when `state` ends at `slot`) or, when
-/// `last`, in `acc`, row r, panel q at `(r · NP_MAX + q) · 16`.
+/// Sums the `MR` rows of A at `a` against panels `p..p + NP` of B over the K groups of
+/// `steps`: starting from zero (`first`) or from the `MR · NP` sums at `state` (row r,
+/// panel q at `r · NP + q`), and ending there or, when `last`, in `acc`, row r, panel q at
+/// `(r · NP_MAX + q) · 16`. `state` is only touched when not both `first` and `last`.
 #[inline(always)]
 unsafe fn tile<D: Dot, const MR: usize, const NP: usize>(
     ctx: &Ctx,
-    i: usize,
+    a: ASource,
     p: usize,
     steps: Steps,
-    slot: usize,
-    state: &mut Vec<D::Acc>,
+    state: *mut D::Acc,
     acc: &mut [i32; ACC_LEN],
 ) {
     let budget = if MR == 1 { D::NP1 } else { D::NP };
@@ -485,26 +592,33 @@ unsafe fn tile<D: Dot, const MR: usize, const NP: usize>(
     }
     let groups = ctx.b.groups;
     let full = ctx.k / QUAD;
-    // SAFETY: rows i..i + MR of A hold k codes each; panels p..p + NP hold `groups` lines
+    // SAFETY: `a` holds MR rows of k codes each; panels p..p + NP hold `groups` lines
     // each and 16 column sums each (the caller's contract).
     unsafe {
-        let rows: [*const u8; MR] = std::array::from_fn(|r| {
-            // Not dereferenced when k = 0, where A may be empty.
-            ctx.a.wrapping_add((i + r) * ctx.a_stride)
-        });
+        // Not dereferenced when k = 0, where A may be empty.
+        let rows: [*const u8; MR] = std::array::from_fn(|r| a.base.wrapping_add(r * a.stride));
         let lines: [*const i8; NP] =
             std::array::from_fn(|q| ctx.b.lines.add((p + q) * groups * D::LINE_BYTES));
-        let mut sums: [[D::Acc; NP]; MR] = if steps.first {
-            [std::array::from_fn(|q| D::init(ctx.b.col_sums.add((p + q) * PANEL))); MR]
-        } else {
-            std::array::from_fn(|r| std::array::from_fn(|q| state[slot + r * NP + q]))
-        };
+        // Plain loops rather than `array::from_fn` for vectors: its closures are not
+        // compiled for the instruction set, and left out of line they cost a call per
+        // vector.
+        let mut sums = [[D::init(ctx.b.col_sums.add(p * PANEL)); NP]; MR];
+        for (r, row) in sums.iter_mut().enumerate() {
+            for (q, sum) in row.iter_mut().enumerate() {
+                *sum = if steps.first {
+                    D::init(ctx.b.col_sums.add((p + q) * PANEL))
+                } else {
+                    state.add(r * NP + q).read()
+                };
+            }
+        }
         for g in steps.start..steps.end.min(full) {
-            let b: [D::B; NP] = std::array::from_fn(|q| D::b(lines[q].add(g * D::LINE_BYTES)));
+            let b = lines_at::<D, NP>(&lines, g);
             for r in 0..MR {
-                let a = D::a(rows[r].add(g * QUAD).cast::<u32>().read_unaligned().to_le());
+                let quad = rows[r].add(g * QUAD).cast::<u32>().read_unaligned();
+                let x = D::a(quad.to_le());
                 for q in 0..NP {
-                    sums[r][q] = D::dot(sums[r][q], a, b[q]);
+                    sums[r][q] = D::dot(sums[r][q], x, b[q]);
                 }
             }
         }
@@ -512,13 +626,14 @@ unsafe fn tile<D: Dot, const MR: usize, const NP: usize>(
         if tail > 0 && steps.end > full {
             // The last group's missing k are zero weights; A contributes zero codes there
             // and is not read past its row.
-            let b: [D::B; NP] = std::array::from_fn(|q| D::b(lines[q].add(full * D::LINE_BYTES)));
+            let b = lines_at::<D, NP>(&lines, full);
             for r in 0..MR {
                 let mut quad = [0u8; QUAD];
-                std::ptr::copy_nonoverlapping(rows[r].add(full * QUAD), quad.as_mut_ptr(), tail);
-                let a = D::a(u32::from_le_bytes(quad));
+                let at = rows[r].add(full * QUAD);
+                std::ptr::copy_nonoverlapping(at, quad.as_mut_ptr(), tail);
+                let x = D::a(u32::from_le_bytes(quad));
                 for q in 0..NP {
-                    sums[r][q] = D::dot(sums[r][q], a, b[q]);
+                    sums[r][q] = D::dot(sums[r][q], x, b[q]);
                 }
             }
         }
@@ -528,42 +643,13 @@ unsafe fn tile<D: Dot, const MR: usize, const NP: usize>(
                     D::store(sum, acc.as_mut_ptr().add((r * NP_MAX + q) * PANEL));
                 }
             }
-        } else if state.len() == slot {
-            for row in sums {
-                state.extend_from_slice(&row);
-            }
         } else {
             for (r, row) in sums.iter().enumerate() {
-                state[slot + r * NP..][..NP].copy_from_slice(row);
+                for (q, &sum) in row.iter().enumerate() {
+                    state.add(r * NP + q).write(sum);
+                }
             }
         }
-    }
-}
-
-/// Writes row `i`'s columns of panel `p` that lie in the block, from the 16 sums at `acc`.
-#[inline(always)]
-unsafe fn epilogue<E: Epi>(ctx: &Ctx, i: usize, p: usize, acc: *const i32) {
-    let start = ctx.c0.max(p * PANEL);
-    let end = ctx.c1.min(p * PANEL + PANEL);
-    let row_term = if ctx.b.symmetric {
-        None
-    } else {
-        Some(ctx.row_sums[i - ctx.r0])
-    };
-    let mut j = start;
-    while j < end {
-        let n = E::LANES.min(end - j);
-        // SAFETY: columns j..j + n lie in the block and in panel p (`acc` holds its 16
-        // sums, the packed arrays 16 values per panel, the stage's arrays n values).
-        unsafe {
-            let lane = j - p * PANEL;
-            if n == E::LANES {
-                chunk::<E>(ctx, i, j, row_term, acc.add(lane), E::LANES);
-            } else {
-                chunk::<E>(ctx, i, j, row_term, acc.add(lane), n);
-            }
-        }
-        j += n;
     }
 }
 
@@ -576,16 +662,12 @@ unsafe fn padded<T: Copy + Default>(p: *const T, n: usize) -> [T; 16] {
     buf
 }
 
-/// Columns `j..j + n` of row `i` (`n ≤ LANES`; fewer only at a block or panel edge).
+/// Columns `j..j + n` of rows `i..i + mr` (`n ≤ LANES`; fewer only at a block or panel
+/// edge) from the sums at `sums`, row r's at `sums + r · NP_MAX · 16`. The per-column
+/// operands and the stage's constants are set up once, then each stage has its own row
+/// loop without branches.
 #[inline(always)]
-unsafe fn chunk<E: Epi>(
-    ctx: &Ctx,
-    i: usize,
-    j: usize,
-    row_term: Option<i32>,
-    acc: *const i32,
-    n: usize,
-) {
+unsafe fn chunk<E: Epi>(ctx: &Ctx, i: usize, mr: usize, j: usize, sums: *const i32, n: usize) {
     let full = n == E::LANES;
     // Reads n values at `p`: directly for a full vector, through a padded copy otherwise.
     macro_rules! load {
@@ -598,27 +680,47 @@ unsafe fn chunk<E: Epi>(
             }
         }};
     }
-    // SAFETY: the caller's contract: n columns from j exist in every per-column array,
-    // 16 − (j mod 16) ≥ n in the packed ones, and the output row has them.
-    unsafe {
-        let za = E::splat_i(ctx.za);
-        let mut raw = E::sub_i(
-            load!(load_i, acc),
-            E::mul_i(za, load!(load_i, ctx.b.col_offsets.add(j))),
-        );
-        if let Some(rs) = row_term {
-            raw = E::sub_i(
-                raw,
-                E::mul_i(load!(load_i, ctx.b.zero_points.add(j)), E::splat_i(rs)),
-            );
-        }
-        let col = |c: Col<f32>| match c {
-            Col::Splat(v) => E::splat_f(v),
-            Col::At(p) => load!(load_f, p.add(j)),
+    macro_rules! col {
+        ($c:expr) => {
+            match $c {
+                Col::Splat(v) => E::splat_f(v),
+                Col::At(p) => load!(load_f, p.add(j)),
+            }
         };
-        let at = (i - ctx.r0) * ctx.out_stride + (j - ctx.c0);
+    }
+    // SAFETY: the caller's contract: n columns from j exist in every per-column array
+    // (`col_init` from c0), rows i..i + mr of the block have sums at `sums` and row sums,
+    // and the output rows have the columns.
+    unsafe {
+        let init = load!(load_i, ctx.col_init.as_ptr().add(j - ctx.c0));
+        let zb = match ctx.zb {
+            BlockZb::Column => load!(load_i, ctx.b.zero_points.add(j)),
+            _ => E::splat_i(0),
+        };
+        // Row r's exact result before the stage: its sums plus every column term, minus
+        // its row's zero-point term.
+        let raw = |r: usize| {
+            let at = E::add_i(E::load_i(sums.add(r * NP_MAX * PANEL)), init);
+            match ctx.zb {
+                BlockZb::Zero => at,
+                BlockZb::Tensor(_) => {
+                    let term = *ctx.row_sums.as_ptr().add(i + r - ctx.r0);
+                    E::sub_i(at, E::splat_i(term))
+                }
+                BlockZb::Column => {
+                    let rs = *ctx.row_sums.as_ptr().add(i + r - ctx.r0);
+                    E::sub_i(at, E::mul_i(zb, E::splat_i(rs)))
+                }
+            }
+        };
+        let at = |r: usize| (i + r - ctx.r0) * ctx.out_stride + (j - ctx.c0);
         match (ctx.stage, ctx.out) {
-            (Stage::Raw, Out::I32(o)) => store(o.add(at), full, n, |p| E::store_i32(p, raw)),
+            (Stage::Raw, Out::I32(o)) => {
+                for r in 0..mr {
+                    let v = raw(r);
+                    store(o.add(at(r)), full, n, |p| E::store_i32(p, v));
+                }
+            }
             (
                 Stage::Requant {
                     bias,
@@ -629,27 +731,35 @@ unsafe fn chunk<E: Epi>(
                 },
                 Out::Byte(o),
             ) => {
-                let f = match bias {
-                    Bias::None => E::to_f(raw),
-                    Bias::I32(b) => E::to_f(E::add_i(raw, load!(load_i, b.add(j)))),
-                    Bias::F32Tensor(b, recip) => E::add_f(
-                        E::to_f(raw),
-                        E::mul_f(load!(load_f, b.add(j)), E::splat_f(recip)),
-                    ),
-                    Bias::F32Column(b, s) => E::add_f(
-                        E::to_f(raw),
-                        E::div_f(load!(load_f, b.add(j)), load!(load_f, s.add(j))),
-                    ),
+                // Each per-column value is computed as the reference computes it per
+                // element (the same value in every row).
+                let addend = match bias {
+                    Bias::None => None,
+                    Bias::F32Tensor(b, recip) => {
+                        Some(E::mul_f(load!(load_f, b.add(j)), E::splat_f(recip)))
+                    }
+                    Bias::F32Column(b, s) => {
+                        Some(E::div_f(load!(load_f, b.add(j)), load!(load_f, s.add(j))))
+                    }
                 };
-                let q = E::round_i(E::mul_f(f, col(multiplier)));
+                let scale = col!(multiplier);
                 // clamp(q +sat zp, lo, hi) = clamp(q, lo − zp, hi − zp) + zp, because
-                // lo ≤ zp ≤ hi: both sides saturate to the same bound when q + zp
-                // leaves i32.
-                let v = E::add_i(
-                    E::clamp_i(q, E::splat_i(lo - zero_point), E::splat_i(hi - zero_point)),
+                // lo ≤ zp ≤ hi: both sides saturate to the same bound when q + zp leaves
+                // i32.
+                let (lo, hi, zp) = (
+                    E::splat_i(lo - zero_point),
+                    E::splat_i(hi - zero_point),
                     E::splat_i(zero_point),
                 );
-                store(o.add(at), full, n, |p| E::store_i8(p, v));
+                for r in 0..mr {
+                    let mut f = E::to_f(raw(r));
+                    if let Some(b) = addend {
+                        f = E::add_f(f, b);
+                    }
+                    let q = E::round_i(E::mul_f(f, scale));
+                    let v = E::add_i(E::clamp_i(q, lo, hi), zp);
+                    store(o.add(at(r)), full, n, |p| E::store_i8(p, v));
+                }
             }
             (
                 Stage::Dequant {
@@ -660,15 +770,18 @@ unsafe fn chunk<E: Epi>(
                 },
                 Out::F32(o),
             ) => {
-                let s = E::mul_f(E::splat_f(a_scale), col(b_scale));
-                let mut y = E::mul_f(E::to_f(raw), s);
-                if let Some(b) = bias {
-                    y = E::add_f(y, load!(load_f, b.add(j)));
+                let scale = E::mul_f(E::splat_f(a_scale), col!(b_scale));
+                let addend = bias.map(|b| load!(load_f, b.add(j)));
+                for r in 0..mr {
+                    let mut y = E::mul_f(E::to_f(raw(r)), scale);
+                    if let Some(b) = addend {
+                        y = E::add_f(y, b);
+                    }
+                    if relu {
+                        y = E::relu_f(y);
+                    }
+                    store(o.add(at(r)), full, n, |p| E::store_f32(p, y));
                 }
-                if relu {
-                    y = E::relu_f(y);
-                }
-                store(o.add(at), full, n, |p| E::store_f32(p, y));
             }
             _ => unreachable!("validate checked that the output type matches the stage"),
         }

@@ -50,8 +50,6 @@ pub struct PackedB {
     col_offsets: Vec<i32>,
     /// `zb[j]`, per column even when given per tensor; zero in the padding.
     zero_points: Vec<i32>,
-    /// Whether every `zb[j]` is zero, so rows of A need no sums.
-    symmetric: bool,
     entry: &'static Entry,
 }
 
@@ -145,7 +143,6 @@ impl PackedB {
             k,
             n,
             groups,
-            symmetric: zero_points.iter().all(|&z| z == 0),
             lines,
             col_sums,
             col_offsets,
@@ -182,7 +179,6 @@ impl PackedB {
             col_sums: self.col_sums.as_ptr(),
             col_offsets: self.col_offsets.as_ptr(),
             zero_points: self.zero_points.as_ptr(),
-            symmetric: self.symmetric,
         }
     }
 }
@@ -198,5 +194,4 @@ pub(crate) struct PackedParts {
     pub(crate) col_sums: *const i32,
     pub(crate) col_offsets: *const i32,
     pub(crate) zero_points: *const i32,
-    pub(crate) symmetric: bool,
 }

@@ -62,6 +62,29 @@ impl Dot for Avx2 {
     }
 
     #[inline(always)]
+    unsafe fn row_sum(row: *const u8, k: usize) -> i32 {
+        // SAFETY: the caller provides k readable bytes; compiled with AVX2. `vpsadbw`
+        // against zero adds each 8 bytes into a u64 lane, exactly; the u64 total
+        // truncated to 32 bits is the wrapping i32 sum.
+        unsafe {
+            let zero = _mm256_setzero_si256();
+            let mut acc = zero;
+            let full = k / 32;
+            for c in 0..full {
+                let v = _mm256_loadu_si256(row.add(32 * c).cast());
+                acc = _mm256_add_epi64(acc, _mm256_sad_epu8(v, zero));
+            }
+            let mut lanes = [0u64; 4];
+            _mm256_storeu_si256(lanes.as_mut_ptr().cast(), acc);
+            let tail = std::slice::from_raw_parts(row.add(32 * full), k % 32);
+            let total = tail
+                .iter()
+                .fold(lanes.iter().sum::<u64>(), |s, &x| s + u64::from(x));
+            total as i32
+        }
+    }
+
+    #[inline(always)]
     unsafe fn store(acc: [__m256i; 4], out: *mut i32) {
         // SAFETY: as for `init`; the caller provides 16 writable i32 at `out`.
         unsafe {

@@ -70,6 +70,12 @@ impl Dot for Avx512Bw {
     }
 
     #[inline(always)]
+    unsafe fn row_sum(row: *const u8, k: usize) -> i32 {
+        // SAFETY: the caller provides k readable bytes; compiled with AVX-512 BW.
+        unsafe { row_sum(row, k) }
+    }
+
+    #[inline(always)]
     unsafe fn store(acc: [__m512i; 2], out: *mut i32) {
         // SAFETY: as for `init`; the caller provides 16 writable i32 at `out`.
         unsafe {
@@ -182,6 +188,33 @@ impl Epi for Avx512Epi {
         // SAFETY: the caller provides 16 writable bytes; `vpmovdb` truncates, which keeps
         // codes already clamped to u8 or i8.
         unsafe { _mm_storeu_si128(p.cast(), _mm512_cvtepi32_epi8(v)) }
+    }
+}
+
+/// `Σ row[0..k]`, wrapping, for [`Dot::row_sum`]: `vpsadbw` against zero adds each 8 bytes
+/// into a u64 lane, exactly; the u64 total truncated to 32 bits is the wrapping i32 sum.
+///
+/// # Safety
+///
+/// `k` readable bytes at `row`; only called from code compiled with AVX-512 BW.
+#[inline(always)]
+pub(crate) unsafe fn row_sum(row: *const u8, k: usize) -> i32 {
+    // SAFETY: the caller's contract; the masked load of the tail reads (and may fault on)
+    // only its k mod 64 bytes.
+    unsafe {
+        let zero = _mm512_setzero_si512();
+        let mut acc = zero;
+        let full = k / 64;
+        for c in 0..full {
+            let v = _mm512_loadu_si512(row.add(64 * c).cast());
+            acc = _mm512_add_epi64(acc, _mm512_sad_epu8(v, zero));
+        }
+        let tail = k % 64;
+        if tail > 0 {
+            let v = _mm512_maskz_loadu_epi8((1u64 << tail) - 1, row.add(64 * full).cast());
+            acc = _mm512_add_epi64(acc, _mm512_sad_epu8(v, zero));
+        }
+        _mm512_reduce_add_epi64(acc) as i32
     }
 }
 

@@ -12,7 +12,7 @@
 use std::arch::x86_64::*;
 
 use crate::arch::qgemm::{self, Dot};
-use crate::arch::x86_64::qgemm_avx512::Avx512Epi;
+use crate::arch::x86_64::qgemm_avx512::{self, Avx512Epi};
 use crate::error::Result;
 use crate::gemm::{GemmOutput, OutputStage, U8I8Block};
 
@@ -51,6 +51,12 @@ impl Dot for Vnni {
         // SAFETY: as for `init`. `vpdpbusd` takes its first multiplicand unsigned (A) and
         // its second signed (B).
         unsafe { _mm512_dpbusd_epi32(acc, a, b) }
+    }
+
+    #[inline(always)]
+    unsafe fn row_sum(row: *const u8, k: usize) -> i32 {
+        // SAFETY: the caller provides k readable bytes; compiled with AVX-512 BW.
+        unsafe { qgemm_avx512::row_sum(row, k) }
     }
 
     #[inline(always)]
