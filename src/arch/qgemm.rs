@@ -203,21 +203,70 @@ enum Out {
     F32(*mut f32),
 }
 
-/// What stays fixed over one call.
-struct Ctx {
-    a: *const u8,
-    a_stride: usize,
+/// What stays fixed over one call. Kernels whose K loop is not a [`Dot`] (the AMX tiles)
+/// build it too and finish their sums with [`epilogue`].
+pub(crate) struct Ctx {
+    pub(crate) a: *const u8,
+    pub(crate) a_stride: usize,
     za: i32,
-    k: usize,
-    b: PackedParts,
+    pub(crate) k: usize,
+    pub(crate) b: PackedParts,
     /// `Σk A[i][k]` for rows `rows.start..`, empty when every `zb` is zero.
     row_sums: Vec<i32>,
-    r0: usize,
-    c0: usize,
-    c1: usize,
+    pub(crate) r0: usize,
+    pub(crate) c0: usize,
+    pub(crate) c1: usize,
     stage: Stage,
     out: Out,
     out_stride: usize,
+}
+
+impl Ctx {
+    /// The context of a non-empty block (the arguments of [`gemm`], validated).
+    pub(crate) fn new(
+        block: &U8I8Block<'_>,
+        stage: &OutputStage<'_>,
+        out: &mut GemmOutput<'_>,
+        out_stride: usize,
+    ) -> Ctx {
+        let (r0, r1) = (block.rows.start, block.rows.end);
+        let k = block.b.k();
+        let parts = block.b.parts();
+        let row_sums = if parts.symmetric {
+            Vec::new()
+        } else {
+            (r0..r1)
+                .map(|i| {
+                    // With k = 0, A may be empty whatever the stride.
+                    let row = if k == 0 {
+                        &[][..]
+                    } else {
+                        &block.a[i * block.a_stride..][..k]
+                    };
+                    row.iter().fold(0i32, |s, &x| s.wrapping_add(i32::from(x)))
+                })
+                .collect()
+        };
+        Ctx {
+            a: block.a.as_ptr(),
+            a_stride: block.a_stride,
+            za: i32::from(block.a_zero_point),
+            k,
+            b: parts,
+            row_sums,
+            r0,
+            c0: block.cols.start,
+            c1: block.cols.end,
+            stage: Stage::new(stage),
+            out: match out {
+                GemmOutput::I32(o) => Out::I32(o.as_mut_ptr()),
+                GemmOutput::U8(o) => Out::Byte(o.as_mut_ptr()),
+                GemmOutput::I8(o) => Out::Byte(o.as_mut_ptr().cast()),
+                GemmOutput::F32(o) => Out::F32(o.as_mut_ptr()),
+            },
+            out_stride,
+        }
+    }
 }
 
 /// Runs the GEMM block with `D`'s K step and `E`'s epilogue.
@@ -239,42 +288,8 @@ pub(crate) unsafe fn gemm<D: Dot, E: Epi>(
     if r0 == r1 || c0 == c1 {
         return Ok(());
     }
-    let k = block.b.k();
-    let parts = block.b.parts();
-    let row_sums = if parts.symmetric {
-        Vec::new()
-    } else {
-        (r0..r1)
-            .map(|i| {
-                // With k = 0, A may be empty whatever the stride.
-                let row = if k == 0 {
-                    &[][..]
-                } else {
-                    &block.a[i * block.a_stride..][..k]
-                };
-                row.iter().fold(0i32, |s, &x| s.wrapping_add(i32::from(x)))
-            })
-            .collect()
-    };
-    let ctx = Ctx {
-        a: block.a.as_ptr(),
-        a_stride: block.a_stride,
-        za: i32::from(block.a_zero_point),
-        k,
-        b: parts,
-        row_sums,
-        r0,
-        c0,
-        c1,
-        stage: Stage::new(stage),
-        out: match out {
-            GemmOutput::I32(o) => Out::I32(o.as_mut_ptr()),
-            GemmOutput::U8(o) => Out::Byte(o.as_mut_ptr()),
-            GemmOutput::I8(o) => Out::Byte(o.as_mut_ptr().cast()),
-            GemmOutput::F32(o) => Out::F32(o.as_mut_ptr()),
-        },
-        out_stride,
-    };
+    let ctx = Ctx::new(block, stage, out, out_stride);
+    let k = ctx.k;
     let (p0, p1) = (c0 / PANEL, c1.div_ceil(PANEL));
     let groups = k.div_ceil(QUAD);
     let mut acc = [0i32; ACC_LEN];
@@ -541,8 +556,13 @@ unsafe fn tile<D: Dot, const MR: usize, const NP: usize>(
 }
 
 /// Writes row `i`'s columns of panel `p` that lie in the block, from the 16 sums at `acc`.
+///
+/// # Safety
+///
+/// `ctx` comes from [`Ctx::new`] on a validated block; row `i` and panel `p` lie in it;
+/// `acc` holds 16 readable i32; the CPU runs `E`.
 #[inline(always)]
-unsafe fn epilogue<E: Epi>(ctx: &Ctx, i: usize, p: usize, acc: *const i32) {
+pub(crate) unsafe fn epilogue<E: Epi>(ctx: &Ctx, i: usize, p: usize, acc: *const i32) {
     let start = ctx.c0.max(p * PANEL);
     let end = ctx.c1.min(p * PANEL + PANEL);
     let row_term = if ctx.b.symmetric {

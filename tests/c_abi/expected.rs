@@ -60,7 +60,7 @@ pub fn keys(line: &str) -> Vec<i64> {
 }
 
 pub fn isa_code(isa: Isa) -> i64 {
-    ["scalar", "avx2", "avx512", "avx512vnni", "neon", "neondot"]
+    ["scalar", "avx2", "avx512", "avx512vnni", "neon", "neondot", "amx"]
         .iter()
         .position(|&n| n == isa.name())
         .expect("a level the C ABI names") as i64
