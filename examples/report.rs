@@ -93,8 +93,11 @@ fn machine_description() -> String {
         (Ok(isa), Err(_)) => format!("{isa} (LOWP_ISA unset: the best detected level)"),
         (Err(e), _) => format!("error: {e}"),
     };
+    let amx = Isa::Amx
+        .unavailable_reason()
+        .map_or_else(String::new, |why| format!("\namx unavailable: {why}"));
     format!(
-        "cpu: {model}\nlevels: {}\nautomatic level (LOWP_ISA cap): {cap}",
+        "cpu: {model}\nlevels: {}\nautomatic level (LOWP_ISA cap): {cap}{amx}",
         levels.join(", ")
     )
 }

@@ -26,9 +26,10 @@ pub(crate) const QUAD: usize = 4;
 /// Groups per AMX B tile (its 16 rows); an AMX packing pads each panel to whole tiles.
 pub(crate) const AMX_TILE_GROUPS: usize = 16;
 /// Batches (rows of A) from which weights packed for AMX automatically run the AMX
-/// kernel; smaller ones run the AVX-512 VNNI kernel on the same packing (measured in
-/// `benches/gemm.rs`, n = k = 1024: see the README).
-pub(crate) const AMX_MIN_ROWS: usize = 16;
+/// kernel; smaller ones run the AVX-512 VNNI kernel on the same packing. Measured at
+/// n = k = 1024, requantizing to u8: VNNI 285 / 560 / 610 GOPS at 1 / 4 / 6 rows, AMX
+/// 150 / 550 / 780: a tie at 4 rows.
+pub(crate) const AMX_MIN_ROWS: usize = 5;
 
 /// One packed (panel, group): 16 columns × 4 k, aligned so no vector load splits a line.
 #[derive(Clone, Copy)]

@@ -127,7 +127,10 @@ pub(crate) unsafe fn release() {
 /// `tilezero tmm$t`.
 macro_rules! tilezero {
     ($t:literal) => {
-        ::std::arch::asm!(concat!("tilezero tmm", $t), options(nostack, nomem, preserves_flags))
+        ::std::arch::asm!(
+            concat!("tilezero tmm", $t),
+            options(nostack, nomem, preserves_flags)
+        )
     };
 }
 

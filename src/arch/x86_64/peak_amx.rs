@@ -38,7 +38,5 @@ pub unsafe fn dot_peak(rounds: u64, a: u8, b: i8) -> i32 {
         tilestored!(3, c[3].as_mut_ptr(), TILE_BYTES);
         amx::release();
     }
-    c.iter()
-        .flatten()
-        .fold(0i32, |s, &x| s.wrapping_add(x))
+    c.iter().flatten().fold(0i32, |s, &x| s.wrapping_add(x))
 }

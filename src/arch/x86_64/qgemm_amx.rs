@@ -16,7 +16,9 @@
 //! output stage are the very code the VNNI path runs.
 
 use crate::arch::qgemm::{self, Ctx};
-use crate::arch::x86_64::amx::{self, TILE_BYTES, TILE_ROWS, tdpbusd, tileloadd, tilestored, tilezero};
+use crate::arch::x86_64::amx::{
+    self, TILE_BYTES, TILE_ROWS, tdpbusd, tileloadd, tilestored, tilezero,
+};
 use crate::arch::x86_64::qgemm_avx512::Avx512Epi;
 use crate::error::Result;
 use crate::gemm::{GemmOutput, OutputStage, PANEL, U8I8Block};
@@ -31,31 +33,10 @@ const B_TILE: usize = TILE_ROWS * TILE_BYTES;
 #[repr(C, align(64))]
 struct Sums([[i32; 2 * PANEL]; 2 * TILE_ROWS]);
 
-/// 16 rows of 64 bytes, the A tile of a K step that the caller's rows cannot provide.
-#[repr(C, align(64))]
-struct Tail([[u8; TILE_BYTES]; TILE_ROWS]);
-
-/// Where one A tile (16 rows) reads each K step: `full` steps from `base` (rows `stride`
-/// apart), the rest from `tail` (rows 64 bytes apart).
+/// 64 bytes of A: one row of an A tile in a K step, or a row of [`Sums`].
 #[derive(Clone, Copy)]
-struct RowTile {
-    base: *const u8,
-    stride: usize,
-    full: usize,
-    tail: *const u8,
-}
-
-impl RowTile {
-    /// The tile's rows for step `s`, and their stride.
-    #[inline(always)]
-    fn at(&self, s: usize) -> (*const u8, usize) {
-        if s < self.full {
-            (self.base.wrapping_add(s * K_STEP), self.stride)
-        } else {
-            (self.tail, TILE_BYTES)
-        }
-    }
-}
+#[repr(C, align(64))]
+struct Line([u8; TILE_BYTES]);
 
 /// The u8 × i8 GEMM block with AMX-INT8 tiles and the AVX-512 epilogue.
 ///
@@ -82,39 +63,27 @@ pub(crate) unsafe fn gemm_u8i8(
     debug_assert_eq!(ctx.b.groups, steps * TILE_ROWS, "B is not packed for AMX");
     let (p0, p1) = (ctx.c0 / PANEL, ctx.c1.div_ceil(PANEL));
     let panel_bytes = ctx.b.groups * TILE_BYTES;
-    let mut sums = Sums([[0; 2 * PANEL]; 2 * TILE_ROWS]);
-    let mut tails = [
-        Tail([[0; TILE_BYTES]; TILE_ROWS]),
-        Tail([[0; TILE_BYTES]; TILE_ROWS]),
+    // Two blocks' sums: the epilogue of one block runs while the tiles compute the next.
+    let mut sums = [
+        Sums([[0; 2 * PANEL]; 2 * TILE_ROWS]),
+        Sums([[0; 2 * PANEL]; 2 * TILE_ROWS]),
     ];
-    // A row tile of fewer than 16 rows, zero-padded to 16 rows of `steps` · 64 bytes.
-    let mut short = Vec::new();
+    // A block of up to 32 rows packed tile by tile: step s, row tile t is the 16 lines
+    // from (2s + t) · 16, zero-padded past k and past the block's rows.
+    let mut packed_a = vec![Line([0; TILE_BYTES]); steps * 2 * TILE_ROWS];
     // SAFETY: the CPU has AMX and tile permission (the caller's contract). Every tile load
-    // reads 16 rows of 64 bytes that exist: rows of A within `rows` up to k (validated),
-    // the tails, `short`, and lines of panels below p1 ≤ ceil(n / 16) within `groups` ·
-    // 64 bytes per panel (B packed for AMX); the epilogue gets rows and panels of the
-    // block and `sums` holds the 16 sums it reads.
+    // reads 16 rows of 64 bytes that exist: `packed_a` (steps · 2 tiles), and lines of
+    // panels below p1 ≤ ceil(n / 16), `groups` · 64 bytes per panel (B packed for AMX);
+    // the epilogue gets rows and panels of a block, and its sums.
     unsafe {
         amx::configure();
+        let mut pending = Pending::none();
         let mut i = r0;
         while i < r1 {
             let rows = (r1 - i).min(2 * TILE_ROWS);
-            let mut tiles = [RowTile {
-                base: ctx.a,
-                stride: 0,
-                full: 0,
-                tail: ctx.a,
-            }; 2];
-            for (t, (tile, tail)) in tiles.iter_mut().zip(&mut tails).enumerate() {
-                let first = i + t * TILE_ROWS;
-                let count = (r1 - first.min(r1)).min(TILE_ROWS);
-                // With k = 0 no tile is loaded (and A may be empty).
-                if count == 0 || steps == 0 {
-                    break;
-                }
-                *tile = row_tile(&ctx, first, count, steps, tail, &mut short);
-            }
             let mt = rows.div_ceil(TILE_ROWS);
+            pack_a(&ctx, i, rows, &mut packed_a);
+            let a = packed_a.as_ptr().cast::<u8>();
             let mut p = p0;
             while p < p1 {
                 let nt = (p1 - p).min(2);
@@ -122,79 +91,123 @@ pub(crate) unsafe fn gemm_u8i8(
                     ctx.b.lines.add(p * panel_bytes),
                     ctx.b.lines.wrapping_add((p + 1) * panel_bytes),
                 ];
-                match (mt, nt) {
-                    (1, 1) => tile_block::<1, 1>(&tiles, b, steps, &mut sums),
-                    (1, _) => tile_block::<1, 2>(&tiles, b, steps, &mut sums),
-                    (_, 1) => tile_block::<2, 1>(&tiles, b, steps, &mut sums),
-                    _ => tile_block::<2, 2>(&tiles, b, steps, &mut sums),
-                }
-                for (r, row) in sums.0.iter().enumerate().take(rows) {
-                    for q in 0..nt {
-                        qgemm::epilogue::<Avx512Epi>(&ctx, i + r, p + q, row[q * PANEL..].as_ptr());
+                // The previous block's epilogue, a share after each K step, so that
+                // vector work overlaps the tile multiplies in flight.
+                let [current, previous] = sums.each_mut();
+                let (current, previous) = if pending.slot == 0 {
+                    (previous, &*current)
+                } else {
+                    (current, &*previous)
+                };
+                let share = pending.items.div_ceil(steps.max(1));
+                let mut done = 0;
+                let mut finish = |upto: usize| {
+                    while done < upto.min(pending.items) {
+                        pending.run(&ctx, previous, done);
+                        done += 1;
                     }
+                };
+                match (mt, nt) {
+                    (1, 1) => tile_block::<1, 1>(a, b, steps, current, |s| finish((s + 1) * share)),
+                    (1, _) => tile_block::<1, 2>(a, b, steps, current, |s| finish((s + 1) * share)),
+                    (_, 1) => tile_block::<2, 1>(a, b, steps, current, |s| finish((s + 1) * share)),
+                    _ => tile_block::<2, 2>(a, b, steps, current, |s| finish((s + 1) * share)),
                 }
+                finish(usize::MAX);
+                pending = Pending {
+                    i,
+                    p,
+                    nt,
+                    items: rows * nt,
+                    slot: 1 - pending.slot,
+                };
                 p += nt;
             }
             i += rows;
+        }
+        let [first, second] = &sums;
+        let last = if pending.slot == 0 { first } else { second };
+        for item in 0..pending.items {
+            pending.run(&ctx, last, item);
         }
         amx::release();
     }
     Ok(())
 }
 
-/// Where the A tile of rows `first..first + count` reads: the caller's rows for every
-/// whole K step, `tail` (filled here) for a partial last one; or, for fewer than 16 rows,
-/// `short` (filled here) for every step.
+/// A block whose sums wait in `sums[slot]` for the epilogue: rows `i..`, panels `p..p +
+/// nt`, `items` (row, panel) pairs.
+struct Pending {
+    i: usize,
+    p: usize,
+    nt: usize,
+    items: usize,
+    slot: usize,
+}
+
+impl Pending {
+    fn none() -> Pending {
+        // Slot 1, so the first block computes into slot 0.
+        Pending {
+            i: 0,
+            p: 0,
+            nt: 1,
+            items: 0,
+            slot: 1,
+        }
+    }
+
+    /// The epilogue of the block's `item`-th (row, panel) pair.
+    ///
+    /// # Safety
+    ///
+    /// `ctx` is the call's context, `self` a block of it, `sums` its sums; the CPU has
+    /// AVX-512 F and BW.
+    #[inline(always)]
+    unsafe fn run(&self, ctx: &Ctx, sums: &Sums, item: usize) {
+        let (r, q) = (item / self.nt, item % self.nt);
+        // SAFETY: the caller's contract; row r < 32 of the block, panel q < 2.
+        unsafe {
+            qgemm::epilogue::<Avx512Epi>(
+                ctx,
+                self.i + r,
+                self.p + q,
+                sums.0[r][q * PANEL..].as_ptr(),
+            )
+        }
+    }
+}
+
+/// Packs rows `first..first + rows` of A (`rows` ≤ 32) into `packed` tile by tile (see
+/// [`gemm_u8i8`]), zero past k and in the missing rows.
 ///
 /// # Safety
 ///
-/// Rows `first..first + count` of A hold `ctx.k` codes each; `count` is 1..=16; `steps`
-/// is `ceil(k / 64)`.
-unsafe fn row_tile(
-    ctx: &Ctx,
-    first: usize,
-    count: usize,
-    steps: usize,
-    tail: &mut Tail,
-    short: &mut Vec<u8>,
-) -> RowTile {
+/// Rows `first..first + rows` of A hold `ctx.k` codes each; `packed` holds
+/// `2 · 16 · ceil(k / 64)` lines.
+unsafe fn pack_a(ctx: &Ctx, first: usize, rows: usize, packed: &mut [Line]) {
     let k = ctx.k;
-    // SAFETY: the caller's contract: each copied range lies within its row of A.
-    let row = |r: usize| unsafe {
-        std::slice::from_raw_parts(ctx.a.add((first + r) * ctx.a_stride), k)
-    };
-    if count < TILE_ROWS {
-        let width = steps * K_STEP;
-        short.clear();
-        short.resize(TILE_ROWS * width, 0);
-        for r in 0..count {
-            short[r * width..][..k].copy_from_slice(row(r));
-        }
-        return RowTile {
-            base: short.as_ptr(),
-            stride: width,
-            full: steps,
-            tail: short.as_ptr(),
+    for r in 0..2 * TILE_ROWS {
+        let (t, rr) = (r / TILE_ROWS, r % TILE_ROWS);
+        let row: &[u8] = if r < rows && k > 0 {
+            // SAFETY: the caller's contract.
+            unsafe { std::slice::from_raw_parts(ctx.a.add((first + r) * ctx.a_stride), k) }
+        } else {
+            &[]
         };
-    }
-    let full = k / K_STEP;
-    if full < steps {
-        for (r, line) in tail.0.iter_mut().enumerate() {
-            let rest = &row(r)[full * K_STEP..];
-            line[..rest.len()].copy_from_slice(rest);
-            line[rest.len()..].fill(0);
+        let mut chunks = row.chunks(K_STEP);
+        for group in packed.chunks_exact_mut(2 * TILE_ROWS) {
+            let line = &mut group[t * TILE_ROWS + rr].0;
+            let chunk = chunks.next().unwrap_or(&[]);
+            line[..chunk.len()].copy_from_slice(chunk);
+            line[chunk.len()..].fill(0);
         }
-    }
-    RowTile {
-        base: ctx.a.wrapping_add(first * ctx.a_stride),
-        stride: ctx.a_stride,
-        full,
-        tail: tail.0.as_ptr().cast(),
     }
 }
 
 /// Sums `MT` row tiles against `NT` B panels (at `b`, lines of whole tiles) over `steps` K
-/// steps into `sums`: row tile t, panel q at rows `16t..`, columns `16q..`.
+/// steps into `sums`: row tile t, panel q at rows `16t..`, columns `16q..`. Calls
+/// `between(s)` after issuing step s.
 ///
 /// # Safety
 ///
@@ -202,10 +215,11 @@ unsafe fn row_tile(
 /// give 16 readable rows of 64 bytes for every step.
 #[inline(always)]
 unsafe fn tile_block<const MT: usize, const NT: usize>(
-    a: &[RowTile; 2],
+    a: *const u8,
     b: [*const i8; 2],
     steps: usize,
     sums: &mut Sums,
+    mut between: impl FnMut(usize),
 ) {
     const C_STRIDE: usize = 2 * PANEL * 4;
     // SAFETY: the caller's contract; `sums` has 32 rows of 128 bytes.
@@ -221,8 +235,8 @@ unsafe fn tile_block<const MT: usize, const NT: usize>(
             }
         }
         for s in 0..steps {
-            let (a0, a0_stride) = a[0].at(s);
-            tileloadd!(4, a0, a0_stride);
+            let a_step = a.add(s * 2 * TILE_ROWS * TILE_BYTES);
+            tileloadd!(4, a_step, TILE_BYTES);
             tileloadd!(6, b[0].add(s * B_TILE), TILE_BYTES);
             tdpbusd!(0, 4, 6);
             if NT == 2 {
@@ -230,13 +244,13 @@ unsafe fn tile_block<const MT: usize, const NT: usize>(
                 tdpbusd!(1, 4, 7);
             }
             if MT == 2 {
-                let (a1, a1_stride) = a[1].at(s);
-                tileloadd!(5, a1, a1_stride);
+                tileloadd!(5, a_step.add(TILE_ROWS * TILE_BYTES), TILE_BYTES);
                 tdpbusd!(2, 5, 6);
                 if NT == 2 {
                     tdpbusd!(3, 5, 7);
                 }
             }
+            between(s);
         }
         let c = sums.0.as_mut_ptr().cast::<i32>();
         tilestored!(0, c, C_STRIDE);
