@@ -68,29 +68,41 @@ pub(crate) unsafe fn gemm_u8i8(
         Sums([[0; 2 * PANEL]; 2 * TILE_ROWS]),
         Sums([[0; 2 * PANEL]; 2 * TILE_ROWS]),
     ];
-    // A block of up to 32 rows packed tile by tile: step s, row tile t is the 16 lines
-    // from (2s + t) · 16, zero-padded past k and past the block's rows.
-    let mut packed_a = vec![Line([0; TILE_BYTES]); steps * 2 * TILE_ROWS];
+    // A packed tile by tile: row block b (32 rows from r0 + 32b), step s, row tile t is
+    // the 16 lines from ((b · steps + s) · 2 + t) · 16, zero-padded past k and past the
+    // last row.
+    let blocks = (r1 - r0).div_ceil(2 * TILE_ROWS);
+    let block_lines = steps * 2 * TILE_ROWS;
+    let mut packed_a = vec![Line([0; TILE_BYTES]); blocks * block_lines];
     // SAFETY: the CPU has AMX and tile permission (the caller's contract). Every tile load
-    // reads 16 rows of 64 bytes that exist: `packed_a` (steps · 2 tiles), and lines of
-    // panels below p1 ≤ ceil(n / 16), `groups` · 64 bytes per panel (B packed for AMX);
-    // the epilogue gets rows and panels of a block, and its sums.
+    // reads 16 rows of 64 bytes that exist: `packed_a` (steps · 2 tiles per block), and
+    // lines of panels below p1 ≤ ceil(n / 16), `groups` · 64 bytes per panel (B packed
+    // for AMX); the epilogue gets rows and panels of a block, and its sums.
     unsafe {
+        for (b, lines) in packed_a.chunks_exact_mut(block_lines.max(1)).enumerate() {
+            let i = r0 + b * 2 * TILE_ROWS;
+            pack_a(&ctx, i, (r1 - i).min(2 * TILE_ROWS), lines);
+        }
         amx::configure();
         let mut pending = Pending::none();
-        let mut i = r0;
-        while i < r1 {
-            let rows = (r1 - i).min(2 * TILE_ROWS);
-            let mt = rows.div_ceil(TILE_ROWS);
-            pack_a(&ctx, i, rows, &mut packed_a);
-            let a = packed_a.as_ptr().cast::<u8>();
-            let mut p = p0;
-            while p < p1 {
-                let nt = (p1 - p).min(2);
-                let b = [
-                    ctx.b.lines.add(p * panel_bytes),
-                    ctx.b.lines.wrapping_add((p + 1) * panel_bytes),
-                ];
+        // Column blocks outside, row blocks inside: the two B panels of a column block
+        // (32 KiB at k = 1024) stay in L1 while every row block runs over them, and the
+        // packed A streams through in order.
+        let mut p = p0;
+        while p < p1 {
+            let nt = (p1 - p).min(2);
+            let b = [
+                ctx.b.lines.add(p * panel_bytes),
+                ctx.b.lines.wrapping_add((p + 1) * panel_bytes),
+            ];
+            let mut i = r0;
+            while i < r1 {
+                let rows = (r1 - i).min(2 * TILE_ROWS);
+                let mt = rows.div_ceil(TILE_ROWS);
+                let a = packed_a
+                    .as_ptr()
+                    .wrapping_add((i - r0) / (2 * TILE_ROWS) * block_lines)
+                    .cast::<u8>();
                 // The previous block's epilogue, a share after each K step, so that
                 // vector work overlaps the tile multiplies in flight.
                 let [current, previous] = sums.each_mut();
@@ -121,9 +133,9 @@ pub(crate) unsafe fn gemm_u8i8(
                     items: rows * nt,
                     slot: 1 - pending.slot,
                 };
-                p += nt;
+                i += rows;
             }
-            i += rows;
+            p += nt;
         }
         let [first, second] = &sums;
         let last = if pending.slot == 0 { first } else { second };
