@@ -177,7 +177,8 @@ impl Pending {
     /// AVX-512 F and BW.
     #[inline(always)]
     unsafe fn run(&self, ctx: &Ctx, sums: &Sums, item: usize) {
-        let (r, q) = (item / self.nt, item % self.nt);
+        // nt is 1 or 2: a shift, not a division, in this hot loop.
+        let (r, q) = (item >> (self.nt - 1), item & (self.nt - 1));
         // SAFETY: the caller's contract; row r < 32 of the block, panel q < 2.
         unsafe {
             qgemm::epilogue::<Avx512Epi>(
@@ -197,6 +198,7 @@ impl Pending {
 ///
 /// Rows `first..first + rows` of A hold `ctx.k` codes each; `packed` holds
 /// `2 · 16 · ceil(k / 64)` lines.
+#[inline(always)]
 unsafe fn pack_a(ctx: &Ctx, first: usize, rows: usize, packed: &mut [Line]) {
     let k = ctx.k;
     for r in 0..2 * TILE_ROWS {
@@ -211,8 +213,13 @@ unsafe fn pack_a(ctx: &Ctx, first: usize, rows: usize, packed: &mut [Line]) {
         for group in packed.chunks_exact_mut(2 * TILE_ROWS) {
             let line = &mut group[t * TILE_ROWS + rr].0;
             let chunk = chunks.next().unwrap_or(&[]);
-            line[..chunk.len()].copy_from_slice(chunk);
-            line[chunk.len()..].fill(0);
+            // Whole lines as one fixed-size copy (a vector move, not a memcpy call).
+            if let Ok(whole) = <&[u8; TILE_BYTES]>::try_from(chunk) {
+                *line = *whole;
+            } else {
+                line[..chunk.len()].copy_from_slice(chunk);
+                line[chunk.len()..].fill(0);
+            }
         }
     }
 }
