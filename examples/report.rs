@@ -325,7 +325,9 @@ fn u8i8_row(entry: &Entry, m: usize, limits: &[Limit], quick: bool) -> KernelRow
                         bytes: limits::IN_CACHE_BYTES,
                     }
             } else {
-                l.kind == LimitKind::Int8DotPeak
+                // The tile peak judges only the tile kernel: vector kernels keep the best
+                // vector peak.
+                l.kind == LimitKind::Int8DotPeak && (l.isa != Isa::Amx || entry.isa == Isa::Amx)
             }
         })
         .max_by(|a, b| {
