@@ -5,15 +5,21 @@
 //! B is packed for AMX (`PackedB` with [`Isa::Amx`](crate::Isa::Amx)): the usual panels
 //! of 16 columns, each a run of 64-byte lines of 4 k, with the line count padded to whole
 //! tiles, so one B tile is 16 consecutive lines: one `tileloadd` with a 64-byte stride,
-//! and the padding is zero weights. A tiles load straight from the caller's rows (with the
-//! caller's stride) except where a tile would read past A: the last K step when K is not a
-//! multiple of 64 and a row tile of fewer than 16 rows read from zero-padded copies.
+//! and the padding is zero weights. A is copied once per call into the same form (each
+//! A tile 1 KiB contiguous, zero past K and past the last row), which also keeps every
+//! tile load inside its buffer. Column blocks run outside and row blocks inside, so B is
+//! read once per call (it need not fit in L2) and a column block's two panels stay in L1
+//! over the row blocks; A streams in order. Measured, loaded machine: reading A in place
+//! with the caller's stride was no faster, and 1 × 2 tiles lost to 2 × 2 once the
+//! epilogue overlapped the multiplies.
 //!
 //! Exactness: `tdpbusd` sums exact u8 × i8 products into i32 lanes, wrapping like the
 //! reference (the order of a wrapping sum does not change it). The accumulators go through
 //! a 4 KiB buffer to the AVX-512 epilogue of the other x86 kernels
 //! ([`qgemm::epilogue`] with [`Avx512Epi`]), so the zero-point corrections and every
-//! output stage are the very code the VNNI path runs.
+//! output stage are the very code the VNNI path runs. A block's epilogue runs in shares
+//! between the K steps of the next block: the vector work then overlaps the tile
+//! multiplies instead of following them.
 
 use crate::arch::qgemm::{self, Ctx};
 use crate::arch::x86_64::amx::{
