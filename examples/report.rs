@@ -99,8 +99,11 @@ fn machine_description() -> String {
         (Ok(isa), Err(_)) => format!("{isa} (LOWP_ISA unset: the best detected level)"),
         (Err(e), _) => format!("error: {e}"),
     };
+    let amx = Isa::Amx
+        .unavailable_reason()
+        .map_or_else(String::new, |why| format!("\namx unavailable: {why}"));
     format!(
-        "cpu: {model}\nlevels: {}\nautomatic level (LOWP_ISA cap): {cap}",
+        "cpu: {model}\nlevels: {}\nautomatic level (LOWP_ISA cap): {cap}{amx}",
         levels.join(", ")
     )
 }
@@ -551,7 +554,9 @@ fn u8i8_row(entry: &Entry, m: usize, limits: &[Limit], quick: bool) -> KernelRow
                         bytes: limits::IN_CACHE_BYTES,
                     }
             } else {
-                l.kind == LimitKind::Int8DotPeak
+                // The tile peak judges only the tile kernel: vector kernels keep the best
+                // vector peak.
+                l.kind == LimitKind::Int8DotPeak && (l.isa != Isa::Amx || entry.isa == Isa::Amx)
             }
         })
         .max_by(|a, b| {

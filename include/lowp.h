@@ -81,7 +81,8 @@ typedef enum lowp_isa {
     LOWP_ISA_AVX512 = 2,      /**< x86-64 AVX-512 F/BW/VL/DQ */
     LOWP_ISA_AVX512VNNI = 3,  /**< AVX-512 + VNNI */
     LOWP_ISA_NEON = 4,        /**< aarch64 Advanced SIMD */
-    LOWP_ISA_NEONDOT = 5      /**< NEON + dot product */
+    LOWP_ISA_NEONDOT = 5,     /**< NEON + dot product */
+    LOWP_ISA_AMX = 6          /**< AVX-512 VNNI + AMX-TILE/AMX-INT8, if the OS grants the tile data */
 } lowp_isa;
 
 /**
@@ -108,7 +109,7 @@ lowp_status lowp_isa_chosen(int32_t *isa);
 
 /**
  * Stores in *name the level's name as LOWP_ISA spells it ("scalar", "avx2", "avx512",
- * "avx512vnni", "neon", "neondot"): a static string, never freed.
+ * "avx512vnni", "neon", "neondot", "amx"): a static string, never freed.
  * isa: a level (not LOWP_ISA_AUTO). name: must not be NULL.
  */
 lowp_status lowp_isa_name(int32_t isa, const char **name);

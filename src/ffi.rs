@@ -243,17 +243,19 @@ fn isa_code(isa: Isa) -> i32 {
         Isa::Avx512Vnni => 3,
         Isa::Neon => 4,
         Isa::NeonDot => 5,
+        Isa::Amx => 6,
     }
 }
 
 /// Every level with a `lowp_isa` value, in value order.
-const ISAS: [Isa; 6] = [
+const ISAS: [Isa; 7] = [
     Isa::Scalar,
     Isa::Avx2,
     Isa::Avx512,
     Isa::Avx512Vnni,
     Isa::Neon,
     Isa::NeonDot,
+    Isa::Amx,
 ];
 
 /// The level a `lowp_isa` value names, `None` for [`LOWP_ISA_AUTO`].
@@ -359,6 +361,7 @@ pub unsafe extern "C" fn lowp_isa_name(isa: i32, name: *mut *const c_char) -> Lo
             Isa::Avx512Vnni => c"avx512vnni",
             Isa::Neon => c"neon",
             Isa::NeonDot => c"neondot",
+            Isa::Amx => c"amx",
         };
         debug_assert_eq!(text.to_str(), Ok(level.name()));
         // SAFETY: the caller passes a writable pointer or NULL.

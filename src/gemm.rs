@@ -450,7 +450,7 @@ fn run_block(
     mut out: GemmOutput<'_>,
     out_stride: usize,
 ) -> Result<()> {
-    let entry = block.b.entry();
+    let entry = block.b.entry_for(block.rows.len());
     let Kernel::GemmU8I8(kernel) = entry.kernel else {
         unreachable!("registry entries for u8i8 GEMM hold u8i8 GEMM kernels")
     };

@@ -22,6 +22,9 @@ pub enum Isa {
     Avx512,
     /// [`Isa::Avx512`] plus AVX-512 VNNI.
     Avx512Vnni,
+    /// [`Isa::Avx512Vnni`] plus AMX-TILE and AMX-INT8, with the OS's permission to use the
+    /// tile data (requested once per process on Linux; see [`Isa::unavailable_reason`]).
+    Amx,
     /// aarch64 Advanced SIMD.
     Neon,
     /// [`Isa::Neon`] plus the dot-product extension (`sdot`/`udot`).
@@ -29,11 +32,12 @@ pub enum Isa {
 }
 
 /// Every level lowp knows, in order.
-const ALL: [Isa; 6] = [
+const ALL: [Isa; 7] = [
     Isa::Scalar,
     Isa::Avx2,
     Isa::Avx512,
     Isa::Avx512Vnni,
+    Isa::Amx,
     Isa::Neon,
     Isa::NeonDot,
 ];
@@ -46,6 +50,7 @@ impl Isa {
             Isa::Avx2 => "avx2",
             Isa::Avx512 => "avx512",
             Isa::Avx512Vnni => "avx512vnni",
+            Isa::Amx => "amx",
             Isa::Neon => "neon",
             Isa::NeonDot => "neondot",
         }
@@ -83,6 +88,19 @@ impl Isa {
             .clone()
     }
 
+    /// Why this CPU (or OS) does not run `self`, `None` when it does: for [`Isa::Amx`] the
+    /// missing CPUID bit, the OS's tile state, or the Linux permission request's error.
+    pub fn unavailable_reason(self) -> Option<String> {
+        if self.is_available() {
+            return None;
+        }
+        #[cfg(target_arch = "x86_64")]
+        if self == Isa::Amx && detect(Isa::Avx512Vnni) {
+            return crate::arch::x86_64::amx::status().err().map(str::to_owned);
+        }
+        Some(format!("this CPU lacks {}", self.name()))
+    }
+
     /// Checks that this CPU runs `self`.
     pub fn require(self) -> Result<Isa> {
         if self.is_available() {
@@ -115,7 +133,7 @@ impl Isa {
     fn family(self) -> u8 {
         match self {
             Isa::Scalar => 0,
-            Isa::Avx2 | Isa::Avx512 | Isa::Avx512Vnni => 1,
+            Isa::Avx2 | Isa::Avx512 | Isa::Avx512Vnni | Isa::Amx => 1,
             Isa::Neon | Isa::NeonDot => 2,
         }
     }
@@ -167,6 +185,9 @@ fn detect(isa: Isa) -> bool {
                 && has!("avx512dq")
         }
         Isa::Avx512Vnni => detect(Isa::Avx512) && has!("avx512vnni"),
+        // Called once, from `Isa::available`; `amx::status` caches its own answer (and
+        // makes the permission request) once per process.
+        Isa::Amx => detect(Isa::Avx512Vnni) && crate::arch::x86_64::amx::status().is_ok(),
         Isa::Neon | Isa::NeonDot => false,
     }
 }
@@ -178,7 +199,7 @@ fn detect(isa: Isa) -> bool {
         Isa::Scalar => true,
         Isa::Neon => has!("neon"),
         Isa::NeonDot => has!("neon") && has!("dotprod"),
-        Isa::Avx2 | Isa::Avx512 | Isa::Avx512Vnni => false,
+        Isa::Avx2 | Isa::Avx512 | Isa::Avx512Vnni | Isa::Amx => false,
     }
 }
 
@@ -237,6 +258,9 @@ mod tests {
         assert!(Isa::Scalar.runs_under(Isa::Avx512));
         assert!(Isa::Avx2.runs_under(Isa::Avx512));
         assert!(!Isa::Avx512Vnni.runs_under(Isa::Avx512));
+        assert!(Isa::Avx512Vnni.runs_under(Isa::Amx));
+        assert!(!Isa::Amx.runs_under(Isa::Avx512Vnni));
+        assert!(!Isa::Amx.runs_under(Isa::NeonDot));
         assert!(!Isa::Neon.runs_under(Isa::Avx512Vnni));
         assert!(Isa::Neon.runs_under(Isa::NeonDot));
     }

@@ -409,6 +409,14 @@ fn run_dot(isa: Isa, rounds: u64) -> Option<u64> {
             black_box(unsafe { peak::dot_peak(rounds, a, b) });
             Some(rounds * peak::DOT_OPS_PER_ROUND)
         }
+        #[cfg(target_arch = "x86_64")]
+        Isa::Amx => {
+            use crate::arch::x86_64::peak_amx as peak;
+            // SAFETY: `isa.is_available()` above: the CPU has AMX-INT8 and the process
+            // may use tile data.
+            black_box(unsafe { peak::dot_peak(rounds, a, b) });
+            Some(rounds * peak::DOT_OPS_PER_ROUND)
+        }
         #[cfg(target_arch = "aarch64")]
         Isa::NeonDot => {
             use crate::arch::aarch64::peak_neondot as peak;
@@ -847,7 +855,7 @@ mod tests {
             assert!(peak.value > 0.0, "{peak:?}");
         }
         let expected: &[Isa] = if cfg!(target_arch = "x86_64") {
-            &[Isa::Avx2, Isa::Avx512Vnni]
+            &[Isa::Avx2, Isa::Avx512Vnni, Isa::Amx]
         } else {
             &[Isa::NeonDot]
         };

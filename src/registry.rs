@@ -476,6 +476,8 @@ pub static ENTRIES: &[Entry] = &[
         Isa::Avx512Vnni,
         crate::arch::x86_64::qgemm_avx512vnni::gemm_u8i8,
     ),
+    #[cfg(target_arch = "x86_64")]
+    qgemm(Isa::Amx, crate::arch::x86_64::qgemm_amx::gemm_u8i8),
     #[cfg(target_arch = "aarch64")]
     qgemm(Isa::NeonDot, crate::arch::aarch64::qgemm_neondot::gemm_u8i8),
     scalar(Op::GemmI64, Kernel::GemmI64(reference::gemm_i64)),

@@ -12,11 +12,12 @@ use lowp::{
 };
 
 /// Every level lowp defines, available here or not.
-const EVERY_LEVEL: [Isa; 6] = [
+const EVERY_LEVEL: [Isa; 7] = [
     Isa::Scalar,
     Isa::Avx2,
     Isa::Avx512,
     Isa::Avx512Vnni,
+    Isa::Amx,
     Isa::Neon,
     Isa::NeonDot,
 ];

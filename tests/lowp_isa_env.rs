@@ -81,6 +81,16 @@ fn lowp_isa_caps_and_rejects() {
     });
     assert_eq!(unsupported, 0, "LOWP_ISA={foreign}");
 
+    // `amx` caps at AMX where the CPU and OS grant it, and is refused otherwise.
+    let amx = in_child_with_cap("amx", || {
+        if Isa::Amx.is_available() {
+            Isa::best() == Ok(Isa::Amx) && dispatch_once().is_ok()
+        } else {
+            matches!(Isa::best(), Err(Error::UnsupportedIsa { isa: "amx", .. }))
+        }
+    });
+    assert_eq!(amx, 0, "LOWP_ISA=amx");
+
     // An explicit level bypasses the cap (and a bad cap does not stop explicit calls).
     let explicit = in_child_with_cap("avx1024", || {
         let rows = [1.0f32; 16];

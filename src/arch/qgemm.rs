@@ -232,12 +232,13 @@ enum Out {
     F32(*mut f32),
 }
 
-/// What stays fixed over one call.
-struct Ctx {
-    a: *const u8,
-    a_stride: usize,
-    k: usize,
-    b: PackedParts,
+/// What stays fixed over one call. Kernels whose K loop is not a [`Dot`] (the AMX tiles)
+/// build it too and finish their sums with [`epilogue`].
+pub(crate) struct Ctx {
+    pub(crate) a: *const u8,
+    pub(crate) a_stride: usize,
+    pub(crate) k: usize,
+    pub(crate) b: PackedParts,
     /// `bias[j] − za · col_offsets[j]` (bias zero unless the stage has an i32 bias) for
     /// columns `c0..c1`: every term of the result that depends on the column only, which
     /// wrapping arithmetic lets the epilogue add in one step.
@@ -247,12 +248,86 @@ struct Ctx {
     /// ([`BlockZb::Tensor`], so the epilogue broadcasts it from memory); empty when `zb` is
     /// [`BlockZb::Zero`].
     row_sums: Vec<i32>,
-    r0: usize,
-    c0: usize,
-    c1: usize,
+    pub(crate) r0: usize,
+    pub(crate) c0: usize,
+    pub(crate) c1: usize,
     stage: Stage,
     out: Out,
     out_stride: usize,
+}
+
+impl Ctx {
+    /// The call's context: the block's zero-point case, the row sums of A (with `D`'s
+    /// `row_sum`), the column terms and the output stage.
+    ///
+    /// # Safety
+    ///
+    /// As for [`gemm`]: the arguments passed validation, the block is not empty, and the
+    /// CPU runs `D`.
+    #[inline(always)]
+    pub(crate) unsafe fn new<D: Dot>(
+        block: &U8I8Block<'_>,
+        stage: &OutputStage<'_>,
+        out: &mut GemmOutput<'_>,
+        out_stride: usize,
+    ) -> Ctx {
+        let (r0, r1) = (block.rows.start, block.rows.end);
+        let (c0, c1) = (block.cols.start, block.cols.end);
+        let k = block.b.k();
+        let parts = block.b.parts();
+        // SAFETY: the packed arrays hold a value for every column below n ≥ c1.
+        let zbs = unsafe { std::slice::from_raw_parts(parts.zero_points.add(c0), c1 - c0) };
+        let zb = match zbs[0] {
+            z if zbs.iter().any(|&y| y != z) => BlockZb::Column,
+            0 => BlockZb::Zero,
+            z => BlockZb::Tensor(z),
+        };
+        let mut row_sums = Vec::new();
+        if zb != BlockZb::Zero {
+            // A loop, not a closure: closures in this large function may be left out of line,
+            // where the instruction set's intrinsics become calls.
+            row_sums.reserve(r1 - r0);
+            for i in r0..r1 {
+                let row = block.a.as_ptr().wrapping_add(i * block.a_stride);
+                // SAFETY: row i of A holds k codes (validated); with k = 0 nothing is read.
+                let sum = unsafe { D::row_sum(row, k) };
+                row_sums.push(match zb {
+                    BlockZb::Tensor(z) => z.wrapping_mul(sum),
+                    _ => sum,
+                });
+            }
+        }
+        let za = i32::from(block.a_zero_point);
+        let (stage, int_bias) = Stage::new(stage);
+        let col_init = (c0..c1)
+            .map(|j| {
+                // SAFETY: the stage's arrays hold n values and the packed ones at least n.
+                let (offset, bias) =
+                    unsafe { (*parts.col_offsets.add(j), int_bias.map_or(0, |b| *b.add(j))) };
+                bias.wrapping_sub(za.wrapping_mul(offset))
+            })
+            .collect();
+        Ctx {
+            a: block.a.as_ptr(),
+            a_stride: block.a_stride,
+            k,
+            b: parts,
+            col_init,
+            zb,
+            row_sums,
+            r0,
+            c0,
+            c1,
+            stage,
+            out: match out {
+                GemmOutput::I32(o) => Out::I32(o.as_mut_ptr()),
+                GemmOutput::U8(o) => Out::Byte(o.as_mut_ptr()),
+                GemmOutput::I8(o) => Out::Byte(o.as_mut_ptr().cast()),
+                GemmOutput::F32(o) => Out::F32(o.as_mut_ptr()),
+            },
+            out_stride,
+        }
+    }
 }
 
 /// Runs the GEMM block with `D`'s K step and `E`'s epilogue.
@@ -274,60 +349,9 @@ pub(crate) unsafe fn gemm<D: Dot, E: Epi>(
     if r0 == r1 || c0 == c1 {
         return Ok(());
     }
-    let k = block.b.k();
-    let parts = block.b.parts();
-    // SAFETY: the packed arrays hold a value for every column below n ≥ c1.
-    let zbs = unsafe { std::slice::from_raw_parts(parts.zero_points.add(c0), c1 - c0) };
-    let zb = match zbs[0] {
-        z if zbs.iter().any(|&y| y != z) => BlockZb::Column,
-        0 => BlockZb::Zero,
-        z => BlockZb::Tensor(z),
-    };
-    let mut row_sums = Vec::new();
-    if zb != BlockZb::Zero {
-        // A loop, not a closure: closures in this large function may be left out of line,
-        // where the instruction set's intrinsics become calls.
-        row_sums.reserve(r1 - r0);
-        for i in r0..r1 {
-            let row = block.a.as_ptr().wrapping_add(i * block.a_stride);
-            // SAFETY: row i of A holds k codes (validated); with k = 0 nothing is read.
-            let sum = unsafe { D::row_sum(row, k) };
-            row_sums.push(match zb {
-                BlockZb::Tensor(z) => z.wrapping_mul(sum),
-                _ => sum,
-            });
-        }
-    }
-    let za = i32::from(block.a_zero_point);
-    let (stage, int_bias) = Stage::new(stage);
-    let col_init = (c0..c1)
-        .map(|j| {
-            // SAFETY: the stage's arrays hold n values and the packed ones at least n.
-            let (offset, bias) =
-                unsafe { (*parts.col_offsets.add(j), int_bias.map_or(0, |b| *b.add(j))) };
-            bias.wrapping_sub(za.wrapping_mul(offset))
-        })
-        .collect();
-    let ctx = Ctx {
-        a: block.a.as_ptr(),
-        a_stride: block.a_stride,
-        k,
-        b: parts,
-        col_init,
-        zb,
-        row_sums,
-        r0,
-        c0,
-        c1,
-        stage,
-        out: match out {
-            GemmOutput::I32(o) => Out::I32(o.as_mut_ptr()),
-            GemmOutput::U8(o) => Out::Byte(o.as_mut_ptr()),
-            GemmOutput::I8(o) => Out::Byte(o.as_mut_ptr().cast()),
-            GemmOutput::F32(o) => Out::F32(o.as_mut_ptr()),
-        },
-        out_stride,
-    };
+    // SAFETY: the caller's contract, which includes `Ctx::new`'s.
+    let ctx = unsafe { Ctx::new::<D>(block, stage, out, out_stride) };
+    let k = ctx.k;
     let (p0, p1) = (c0 / PANEL, c1.div_ceil(PANEL));
     let groups = k.div_ceil(QUAD);
     let mut acc = [0i32; ACC_LEN];
@@ -650,6 +674,33 @@ unsafe fn tile<D: Dot, const MR: usize, const NP: usize>(
                 }
             }
         }
+    }
+}
+
+/// Writes row `i`'s columns of panel `p` that lie in the block, from the 16 sums at `acc`:
+/// the epilogue of kernels whose K loop is not a [`Dot`] (the AMX tiles).
+///
+/// # Safety
+///
+/// `ctx` comes from [`Ctx::new`] on a validated block; row `i` and panel `p` lie in it;
+/// `acc` holds 16 readable i32; the CPU runs `E`.
+#[inline(always)]
+pub(crate) unsafe fn epilogue<E: Epi>(ctx: &Ctx, i: usize, p: usize, acc: *const i32) {
+    let end = ctx.c1.min(p * PANEL + PANEL);
+    let mut j = ctx.c0.max(p * PANEL);
+    while j < end {
+        let n = E::LANES.min(end - j);
+        // SAFETY: columns j..j + n lie in the block and in panel p (`acc` holds its 16
+        // sums); one row, so the row stride of `chunk`'s sums is never used.
+        unsafe {
+            let sums = acc.add(j - p * PANEL);
+            if n == E::LANES {
+                chunk::<E>(ctx, i, 1, j, sums, E::LANES);
+            } else {
+                chunk::<E>(ctx, i, 1, j, sums, n);
+            }
+        }
+        j += n;
     }
 }
 

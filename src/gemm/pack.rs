@@ -8,6 +8,11 @@
 //! multiple of 16 with zero weights, which add nothing to any sum. For the AVX2 and AVX-512
 //! BW kernels, which multiply in i16, each line is stored widened to i16 (128 bytes), so
 //! the K loop loads operands ready for `vpmaddwd`.
+//!
+//! For AMX the layout is the same with each panel's group count padded to a multiple of
+//! [`AMX_TILE_GROUPS`]: 16 consecutive lines of a panel are then one B tile (16 K-quads ×
+//! 64 bytes), the padding is zero weights, and the VNNI kernel, which takes the panel
+//! stride from [`PackedParts::groups`], reads the same packing for small batches.
 
 use crate::error::{Error, Result, checked_mul};
 use crate::gemm::PerColumn;
@@ -18,6 +23,13 @@ use crate::registry::{self, Entry, Op};
 pub(crate) const PANEL: usize = 16;
 /// Consecutive k per packed group.
 pub(crate) const QUAD: usize = 4;
+/// Groups per AMX B tile (its 16 rows); an AMX packing pads each panel to whole tiles.
+pub(crate) const AMX_TILE_GROUPS: usize = 16;
+/// Batches (rows of A) from which weights packed for AMX automatically run the AMX
+/// kernel; smaller ones run the AVX-512 VNNI kernel on the same packing. Measured at
+/// n = k = 1024, requantizing to u8: VNNI 285 / 560 / 610 GOPS at 1 / 4 / 6 rows, AMX
+/// 150 / 550 / 780: a tie at 4 rows.
+pub(crate) const AMX_MIN_ROWS: usize = 5;
 
 /// One packed (panel, group): 16 columns × 4 k, aligned so no vector load splits a line.
 #[derive(Clone, Copy)]
@@ -51,6 +63,9 @@ pub struct PackedB {
     /// `zb[j]`, per column even when given per tensor; zero in the padding.
     zero_points: Vec<i32>,
     entry: &'static Entry,
+    /// The kernel for batches below [`AMX_MIN_ROWS`] when the AMX level was chosen
+    /// automatically; `None` when every batch runs `entry`.
+    small_batch: Option<&'static Entry>,
 }
 
 impl std::fmt::Debug for PackedB {
@@ -94,7 +109,11 @@ impl PackedB {
         let level = Isa::choose(isa)?;
         let entry = registry::select(Op::GemmU8I8, n, level);
         let panels = n.div_ceil(PANEL);
-        let groups = k.div_ceil(QUAD);
+        let groups = if entry.isa == Isa::Amx {
+            k.div_ceil(QUAD * AMX_TILE_GROUPS) * AMX_TILE_GROUPS
+        } else {
+            k.div_ceil(QUAD)
+        };
         let padded = panels * PANEL;
         // Kernels without an 8-bit multiply that is exact (AVX2, AVX-512 BW) multiply i16 by
         // i16: their lines hold the same 64 weights widened to i16, 128 bytes.
@@ -148,6 +167,8 @@ impl PackedB {
             col_offsets,
             zero_points,
             entry,
+            small_batch: (isa.is_none() && entry.isa == Isa::Amx)
+                .then(|| registry::select(Op::GemmU8I8, n, Isa::Avx512Vnni)),
         })
     }
 
@@ -161,14 +182,21 @@ impl PackedB {
         self.n
     }
 
-    /// The level whose kernel this packing was made for, and which every call runs.
+    /// The level whose kernel this packing was made for, and which every call runs (except
+    /// that weights packed for an automatically chosen [`Isa::Amx`] run the AVX-512 VNNI
+    /// kernel for batches too small for tiles to pay off).
     pub fn isa(&self) -> Isa {
         self.entry.isa
     }
 
-    /// The registry entry of that kernel.
-    pub(crate) fn entry(&self) -> &'static Entry {
-        self.entry
+    /// The registry entry of the kernel a block of `rows` rows runs: that of
+    /// [`PackedB::isa`], except below [`AMX_MIN_ROWS`] rows on weights packed for an automatically chosen
+    /// AMX level, where the AVX-512 VNNI kernel is faster.
+    pub(crate) fn entry_for(&self, rows: usize) -> &'static Entry {
+        match self.small_batch {
+            Some(small) if rows < AMX_MIN_ROWS => small,
+            _ => self.entry,
+        }
     }
 
     /// The raw parts a kernel reads (see [`PackedParts`]).

@@ -200,7 +200,7 @@ static void isa_info(void) {
     } else {
         expect_error("isa_chosen", status);
     }
-    for (int32_t isa = LOWP_ISA_SCALAR; isa <= LOWP_ISA_NEONDOT; isa++) {
+    for (int32_t isa = LOWP_ISA_SCALAR; isa <= LOWP_ISA_AMX; isa++) {
         const char *name = NULL;
         check(lowp_isa_name(isa, &name), "lowp_isa_name");
         printf("isa name %d %s\n", (int)isa, name);

@@ -217,7 +217,7 @@ pub fn check_isa(lines: &[&str]) {
     };
     assert_eq!(find("version "), [env!("CARGO_PKG_VERSION")]);
     let names = find("isa name ");
-    assert_eq!(names.len(), 6);
+    assert_eq!(names.len(), 7);
     let mut mask = 0u32;
     for (code, line) in names.iter().enumerate() {
         let (c, name) = line.split_once(' ').unwrap();

@@ -60,10 +60,18 @@ pub fn keys(line: &str) -> Vec<i64> {
 }
 
 pub fn isa_code(isa: Isa) -> i64 {
-    ["scalar", "avx2", "avx512", "avx512vnni", "neon", "neondot"]
-        .iter()
-        .position(|&n| n == isa.name())
-        .expect("a level the C ABI names") as i64
+    [
+        "scalar",
+        "avx2",
+        "avx512",
+        "avx512vnni",
+        "neon",
+        "neondot",
+        "amx",
+    ]
+    .iter()
+    .position(|&n| n == isa.name())
+    .expect("a level the C ABI names") as i64
 }
 
 /// Words of an output buffer after `fill`, which starts from the sentinel 0xa5 bytes.
