@@ -684,6 +684,7 @@ unsafe fn tile<D: Dot, const MR: usize, const NP: usize>(
 ///
 /// `ctx` comes from [`Ctx::new`] on a validated block; row `i` and panel `p` lie in it;
 /// `acc` holds 16 readable i32; the CPU runs `E`.
+#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 pub(crate) unsafe fn epilogue<E: Epi>(ctx: &Ctx, i: usize, p: usize, acc: *const i32) {
     let end = ctx.c1.min(p * PANEL + PANEL);
