@@ -3,7 +3,7 @@
 
 use std::arch::x86_64::*;
 
-use crate::arch::sls::{self, ROW_F16, ROW_F32, Simd};
+use crate::arch::sls::{self, ROW_BF16, ROW_F16, ROW_F32, Simd};
 use crate::embedding::plan::Prefetch;
 use crate::embedding::{Bags, Output, Pooling};
 use crate::error::Result;
@@ -61,6 +61,45 @@ impl Simd for Avx512 {
                 ROW_F16 => _mm512_cvtph_ps(_mm256_loadu_si256(p.cast())),
                 _ => widen_bf16(_mm256_loadu_si256(p.cast())),
             }
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn load_pair<const FMT: u8>(p: *const u8) -> (__m512, __m512) {
+        // SAFETY: the caller provides 32 readable elements at `p`; loads are unaligned.
+        unsafe {
+            if FMT == ROW_BF16 {
+                // A bf16 is the upper half of an f32: from 32 of them in one load, shifting
+                // each 32-bit lane left by 16 gives the even elements and clearing its low
+                // half the odd ones, both already f32 (two uops instead of four).
+                let x = _mm512_loadu_si512(p.cast());
+                let even = _mm512_slli_epi32::<16>(x);
+                let odd = _mm512_and_si512(x, _mm512_set1_epi32(0xFFFF_0000u32 as i32));
+                (_mm512_castsi512_ps(even), _mm512_castsi512_ps(odd))
+            } else {
+                (
+                    Self::load::<FMT>(p),
+                    Self::load::<FMT>(p.add(16 * sls::elem_bytes(FMT))),
+                )
+            }
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn unpair<const FMT: u8>(a: __m512, b: __m512) -> (__m512, __m512) {
+        if FMT != ROW_BF16 {
+            return (a, b);
+        }
+        // `a` holds elements 0, 2, …, 30 and `b` 1, 3, …, 31: interleave them back.
+        // SAFETY: only called from code compiled with AVX-512.
+        unsafe {
+            let low = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+            let high =
+                _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
+            (
+                _mm512_permutex2var_ps(a, low, b),
+                _mm512_permutex2var_ps(a, high, b),
+            )
         }
     }
 
