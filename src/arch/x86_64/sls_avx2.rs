@@ -2,7 +2,7 @@
 
 use std::arch::x86_64::*;
 
-use crate::arch::sls::{self, ROW_F16, ROW_F32, Simd};
+use crate::arch::sls::{self, ROW_BF16, ROW_F16, ROW_F32, Simd};
 use crate::embedding::plan::Prefetch;
 use crate::embedding::{Bags, Output, Pooling};
 use crate::error::Result;
@@ -58,6 +58,44 @@ impl Simd for Avx2 {
                     _mm256_castsi256_ps(_mm256_slli_epi32::<16>(wide))
                 }
             }
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn load_pair<const FMT: u8>(p: *const u8) -> (__m256, __m256) {
+        // SAFETY: the caller provides sixteen readable elements at `p`; loads are unaligned.
+        unsafe {
+            if FMT == ROW_BF16 {
+                // As on AVX-512: one load, the even elements by a shift, the odd ones by a
+                // mask, both already f32.
+                let x = _mm256_loadu_si256(p.cast());
+                let even = _mm256_slli_epi32::<16>(x);
+                let odd = _mm256_and_si256(x, _mm256_set1_epi32(0xFFFF_0000u32 as i32));
+                (_mm256_castsi256_ps(even), _mm256_castsi256_ps(odd))
+            } else {
+                (
+                    Self::load::<FMT>(p),
+                    Self::load::<FMT>(p.add(8 * sls::elem_bytes(FMT))),
+                )
+            }
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn unpair<const FMT: u8>(a: __m256, b: __m256) -> (__m256, __m256) {
+        if FMT != ROW_BF16 {
+            return (a, b);
+        }
+        // `a` holds elements 0, 2, …, 14 and `b` 1, 3, …, 15. The unpacks interleave within
+        // 128-bit halves (0–3 | 8–11 and 4–7 | 12–15); the permutes join the halves.
+        // SAFETY: only called from code compiled with AVX2.
+        unsafe {
+            let low = _mm256_unpacklo_ps(a, b);
+            let high = _mm256_unpackhi_ps(a, b);
+            (
+                _mm256_permute2f128_ps::<0x20>(low, high),
+                _mm256_permute2f128_ps::<0x31>(low, high),
+            )
         }
     }
 
