@@ -18,6 +18,8 @@
 //! products gives the reference's bits. C is zeroed first when not accumulating and each
 //! depth block's partial sums are then added into it.
 
+use crate::arch::prefetch::prefetch;
+use crate::embedding::plan::PrefetchHint;
 use crate::gemm::{MatMut, MatRef};
 
 /// Rows of a register tile; smaller row counts at the bottom edge get their own tiles
@@ -115,6 +117,18 @@ pub(crate) unsafe fn gemm<S: I64Madd, const NV: usize>(
                     for ir in (0..mc).step_by(MR) {
                         let rows = MR.min(mc - ir);
                         let ap = a_pack[ir * kc * S::A_PARTS..][..kc * MR * S::A_PARTS].as_ptr();
+                        // The tile's rows of C are read once its sums are ready, a thousand
+                        // multiplies from now; rows are `crs` apart, far enough to miss every
+                        // cache, so ask for them first (contiguous rows only: two lines each).
+                        if ccs == 1 {
+                            for r in 0..rows {
+                                let row =
+                                    c.data.as_ptr().wrapping_add((ic + ir + r) * crs + jc + jr);
+                                for line in (0..cols).step_by(8) {
+                                    prefetch(row.wrapping_add(line).cast(), PrefetchHint::L1);
+                                }
+                            }
+                        }
                         // SAFETY: `ap` and `bp` point to whole packed panels of depth `kc`
                         // (sliced above), `tile` holds MR × NR sums, and the caller runs
                         // this function only where `S`'s instructions exist.
