@@ -21,10 +21,10 @@
 
 use std::ops::Range;
 
-use crate::arch::prefetch::prefetch;
+use crate::arch::prefetch::{prefetch, prefetch_bytes};
 use crate::arch::sls::{Index, OUT_BF16, OUT_F16, OUT_F32, ROW_F32, elem_bytes, store_block};
 use crate::arch::sls_quant::QuantSimd;
-use crate::embedding::plan::{Prefetch, PrefetchHint};
+use crate::embedding::plan::Prefetch;
 use crate::embedding::{Bags, IndexSlice, Output, Pooling, Weights};
 use crate::error::{Error, Result};
 use crate::outlier::{OutlierTable, ResidualType};
@@ -300,7 +300,7 @@ unsafe fn sum_block<
                 let ahead_row = batch
                     .table
                     .wrapping_add((ahead as usize).wrapping_mul(batch.row_bytes));
-                prefetch_span(ahead_row.wrapping_add(pf_from), pf_bytes, hint);
+                prefetch_bytes(ahead_row.wrapping_add(pf_from), pf_bytes, hint);
                 if pf_scale_bias {
                     prefetch(ahead_row.wrapping_add(batch.data_bytes), hint);
                 }
@@ -322,8 +322,8 @@ unsafe fn sum_block<
                         let entries = batch.entries(near as usize);
                         if !entries.is_empty() {
                             let (start, n) = (entries.start, entries.len());
-                            prefetch_span(batch.columns.add(2 * start), 2 * n, hint);
-                            prefetch_span(batch.residuals.add(RB * start), RB * n, hint);
+                            prefetch_bytes(batch.columns.add(2 * start), 2 * n, hint);
+                            prefetch_bytes(batch.residuals.add(RB * start), RB * n, hint);
                         }
                     }
                 }
@@ -407,18 +407,6 @@ unsafe fn sum_block<
         }
     }
     Ok(())
-}
-
-/// Prefetches every cache line of the `bytes > 0` bytes at `p`: one line every 64 bytes,
-/// then the line of the last byte (a constant trip count, as in the quantized kernels).
-#[inline(always)]
-fn prefetch_span(p: *const u8, bytes: usize, hint: PrefetchHint) {
-    let mut offset = 0;
-    while offset < bytes {
-        prefetch(p.wrapping_add(offset), hint);
-        offset += 64;
-    }
-    prefetch(p.wrapping_add(bytes.saturating_sub(1)), hint);
 }
 
 /// Defines an instruction set's outlier-table kernel (`embedding_bag`, compiled with

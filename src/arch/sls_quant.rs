@@ -16,10 +16,9 @@
 
 use std::ops::Range;
 
-use crate::arch::prefetch::prefetch;
+use crate::arch::prefetch::{prefetch, prefetch_bytes};
 use crate::arch::sls::{Index, OUT_BF16, OUT_F16, OUT_F32, Simd, elem_bytes, store_block};
 use crate::embedding::plan::Prefetch;
-use crate::embedding::plan::PrefetchHint;
 use crate::embedding::{Bags, IndexSlice, Output, Pooling, Weights};
 use crate::error::{Error, Result};
 use crate::format::Table;
@@ -378,23 +377,6 @@ unsafe fn checked_row<I: Index>(
         }
         Ok(batch.table.add(index as usize * batch.row_bytes))
     }
-}
-
-/// Prefetches every cache line holding one of the `bytes > 0` bytes from `p`: one line
-/// every 64 bytes from `p`, then the line of the last byte (again, when `p` was at the start
-/// of a line). Quantized rows are rarely line-aligned (a Q4 row of dimension 64 is 36
-/// bytes), so the number of lines a row touches varies from row to row; a loop over exactly
-/// those lines mispredicts its exit about once a row, which measured slower than this
-/// loop of constant trip count plus one possibly redundant prefetch.
-#[inline(always)]
-fn prefetch_bytes(p: *const u8, bytes: usize, hint: PrefetchHint) {
-    const LINE: usize = 64;
-    let mut offset = 0;
-    while offset < bytes {
-        prefetch(p.wrapping_add(offset), hint);
-        offset += LINE;
-    }
-    prefetch(p.wrapping_add(bytes.saturating_sub(1)), hint);
 }
 
 /// Vectors that can also sum unweighted Q4 / Q2 rows by table lookup.
