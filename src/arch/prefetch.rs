@@ -55,11 +55,38 @@ pub fn prefetch(p: *const u8, hint: PrefetchHint) {
 /// loop of constant trip count plus one possibly redundant prefetch.
 #[inline(always)]
 pub(crate) fn prefetch_bytes(p: *const u8, bytes: usize, hint: PrefetchHint) {
+    prefetch_lines(p, bytes, true, hint);
+}
+
+/// Prefetches one line every 64 bytes of the `bytes > 0` bytes from `p`, then, when
+/// `last_line`, the line of the last byte: every line of the span when `last_line` or
+/// when the span ends within the line of its last 64-byte step, which
+/// [`last_line_needed`] tells for all spans of a table at once.
+#[inline(always)]
+pub(crate) fn prefetch_lines(p: *const u8, bytes: usize, last_line: bool, hint: PrefetchHint) {
     const LINE: usize = 64;
     let mut offset = 0;
     while offset < bytes {
         prefetch(p.wrapping_add(offset), hint);
         offset += LINE;
     }
-    prefetch(p.wrapping_add(bytes.saturating_sub(1)), hint);
+    if last_line {
+        prefetch(p.wrapping_add(bytes.saturating_sub(1)), hint);
+    }
+}
+
+/// Whether some span of `bytes > 0` bytes at `first + k · stride` (`k ≥ 0`) ends in a
+/// line that [`prefetch_lines`]'s 64-byte steps from its start miss. Such spans start at
+/// every offset within a line that is `first`'s modulo `g`, the largest power of two
+/// dividing both `stride` and 64; the latest is `64 − g + first mod g`, and a span from
+/// offset `o` needs a line beyond its steps exactly when `o + bytes` exceeds the
+/// `⌈bytes / 64⌉` lines they cover. A 68-byte Q4 row of dimension 128 starts at most 60
+/// bytes into a line (in a line-aligned table) and so never needs the extra prefetch of a
+/// constant trip count, which [`prefetch_bytes`] would issue for every row; a 36-byte row
+/// of dimension 64 needs it.
+pub(crate) fn last_line_needed(first: *const u8, stride: usize, bytes: usize) -> bool {
+    const LINE: usize = 64;
+    let g = 1usize << stride.trailing_zeros().min(LINE.trailing_zeros());
+    let latest = LINE - g + first as usize % g;
+    latest + bytes > bytes.div_ceil(LINE) * LINE
 }

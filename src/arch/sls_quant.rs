@@ -3,8 +3,9 @@
 //!
 //! It extends the float loop's [`Simd`] vector with [`QuantSimd`], which turns packed codes
 //! into f32 lanes, and reuses that loop's index widths and output stores; rows are
-//! prefetched by `prefetch_bytes`, whose trip count does not depend on a row's alignment.
-//! No intrinsics here.
+//! prefetched by `prefetch_lines`, whose trip count does not depend on a row's alignment,
+//! with the extra prefetch of a row's last line only where the table's row size and
+//! alignment let some row need it. No intrinsics here.
 //!
 //! The arithmetic is the reference's (`crate::reference::embedding_bag`) by construction:
 //! for each entry the row's scale and bias are multiplied by the weight in scalar f32
@@ -16,7 +17,7 @@
 
 use std::ops::Range;
 
-use crate::arch::prefetch::{prefetch, prefetch_bytes};
+use crate::arch::prefetch::{last_line_needed, prefetch, prefetch_lines};
 use crate::arch::sls::{Index, OUT_BF16, OUT_F16, OUT_F32, Simd, elem_bytes, store_block};
 use crate::embedding::plan::Prefetch;
 use crate::embedding::{Bags, IndexSlice, Output, Pooling, Weights};
@@ -31,6 +32,37 @@ const BLOCK: usize = 8;
 #[inline(always)]
 const fn code_bytes<const BITS: u32>(elems: usize) -> usize {
     (elems * BITS as usize).div_ceil(8)
+}
+
+/// Bytes of a row of `dim` codes of `BITS` bits and its scale and bias (f32 for Q8, f16
+/// otherwise): the table's row size, written so that it is a constant in the kernels
+/// specialised for a dimension, whose row prefetch then unrolls.
+#[inline(always)]
+const fn row_bytes<const BITS: u32>(dim: usize) -> usize {
+    code_bytes::<BITS>(dim) + if BITS == 8 { 8 } else { 4 }
+}
+
+/// The part of each row to prefetch: from byte `from`, `bytes` bytes (`last_line`: as
+/// [`prefetch_lines`] takes it), and whether the scale and bias lie outside it.
+#[derive(Clone, Copy)]
+struct RowPrefetch {
+    from: usize,
+    bytes: usize,
+    last_line: bool,
+    scale_bias: bool,
+}
+
+impl RowPrefetch {
+    /// `bytes` bytes from `from` of each row of `batch`'s table.
+    #[inline(always)]
+    fn new<I>(batch: &Batch<I>, from: usize, bytes: usize, scale_bias: bool) -> Self {
+        RowPrefetch {
+            from,
+            bytes,
+            last_line: last_line_needed(batch.table.wrapping_add(from), batch.row_bytes, bytes),
+            scale_bias,
+        }
+    }
 }
 
 /// A [`Simd`] vector that can also unpack quantized codes.
@@ -264,14 +296,14 @@ unsafe fn sum_block<
     let block_bytes = code_bytes::<BITS>(width);
     // The first block fetches the scale and bias with its codes (whole row when it is
     // the only block); later blocks find them in cache and fetch only their codes.
-    let (pf_from, pf_bytes, pf_scale_bias) = if col == 0 {
+    let pf = if col == 0 {
         if width == batch.dim {
-            (0, batch.row_bytes, false)
+            RowPrefetch::new(batch, 0, row_bytes::<BITS>(width), false)
         } else {
-            (0, block_bytes, true)
+            RowPrefetch::new(batch, 0, block_bytes, true)
         }
     } else {
-        (col_bytes, block_bytes, false)
+        RowPrefetch::new(batch, col_bytes, block_bytes, false)
     };
     let len = range.len();
     // SAFETY: indices are read within `range` (or clamped to the last one for prefetch);
@@ -283,7 +315,7 @@ unsafe fn sum_block<
         let mut acc = [S::zero(); NV];
         let mut acc_tail = S::zero();
         for (position, i) in range.enumerate() {
-            let row = checked_row(batch, bag, position, i, (pf_from, pf_bytes, pf_scale_bias))?;
+            let row = checked_row(batch, bag, position, i, pf)?;
             let scale_bias = row.add(batch.data_bytes);
             let (scale, bias) = if BITS == 8 {
                 (
@@ -327,9 +359,7 @@ unsafe fn sum_block<
 }
 
 /// The row of entry `i` (position `position` of bag `bag`) after checking its index, having
-/// first issued the prefetch for the entry `distance` ahead: `pf` is the byte offset and
-/// length of the part of each row to prefetch and whether its scale and bias lie outside
-/// that part.
+/// first issued the prefetch `pf` for the entry `distance` ahead.
 ///
 /// # Safety
 ///
@@ -340,7 +370,7 @@ unsafe fn checked_row<I: Index>(
     bag: usize,
     position: usize,
     i: usize,
-    (pf_from, pf_bytes, pf_scale_bias): (usize, usize, bool),
+    pf: RowPrefetch,
 ) -> Result<*const u8> {
     // SAFETY: indices are read at `i` (or clamped to the last one for prefetch); the row
     // pointer is formed only after its index passed the bounds check; prefetches may name
@@ -363,12 +393,13 @@ unsafe fn checked_row<I: Index>(
             let ahead_row = batch
                 .table
                 .wrapping_add(ahead.wrapping_mul(batch.row_bytes));
-            prefetch_bytes(
-                ahead_row.wrapping_add(pf_from),
-                pf_bytes,
+            prefetch_lines(
+                ahead_row.wrapping_add(pf.from),
+                pf.bytes,
+                pf.last_line,
                 batch.prefetch.hint,
             );
-            if pf_scale_bias {
+            if pf.scale_bias {
                 prefetch(
                     ahead_row.wrapping_add(batch.data_bytes),
                     batch.prefetch.hint,
@@ -472,8 +503,9 @@ unsafe fn run_lut<S: LutSimd, const BITS: u32, const NV: usize, I: Index>(
         // holds `dim = NV · LANES` elements (check_output).
         unsafe {
             let mut acc = [S::zero(); NV];
+            let pf = RowPrefetch::new(batch, 0, row_bytes::<BITS>(NV * S::LANES), false);
             for (position, i) in range.enumerate() {
-                let row = checked_row(batch, bag, position, i, (0, batch.row_bytes, false))?;
+                let row = checked_row(batch, bag, position, i, pf)?;
                 let (table, bias) = S::row_table::<BITS>(row.add(batch.data_bytes));
                 for (g, group) in acc.chunks_exact_mut(phases).enumerate() {
                     let products = S::lookup::<BITS>(row.add(g * S::LANES), table);
