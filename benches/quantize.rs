@@ -2,7 +2,8 @@
 //! quantized format, in bytes of f32 values read (quantize) or written (dequantize) per
 //! second; then one line per kernel with its median GB/s as a fraction of the in-cache
 //! sequential-read limit measured in the same run (`cargo bench --bench quantize -- ratio`
-//! prints only those lines).
+//! prints only those lines), and the Q8 and Q4 quantizers of each vector level over a
+//! whole 1 GiB f32 table against the out-of-cache sequential read.
 
 #[path = "common/names.rs"]
 mod names;
@@ -14,7 +15,9 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use lowp::registry::{self, Entry, Op};
 
-use quant::{DIM, QuantCase, ROWS};
+use lowp::Isa;
+use lowp::limits::{HugeBuffer, LARGE_TABLE_BYTES};
+use quant::{DIM, LargeQuantInput, QuantCase, ROWS};
 
 fn id(entry: &Entry, case: &QuantCase) -> String {
     format!(
@@ -77,16 +80,16 @@ fn dequantize(c: &mut Criterion) {
     group.finish();
 }
 
-/// Median seconds per call of `call` over 15 samples of 20 calls each.
-fn median_secs(mut call: impl FnMut()) -> f64 {
+/// Median seconds per call of `call` over `samples` samples of `calls` calls each.
+fn median_secs(samples: usize, calls: u32, mut call: impl FnMut()) -> f64 {
     call();
-    let mut samples: Vec<f64> = (0..15)
+    let mut samples: Vec<f64> = (0..samples)
         .map(|_| {
             let start = Instant::now();
-            for _ in 0..20 {
+            for _ in 0..calls {
                 call();
             }
-            start.elapsed().as_secs_f64() / 20.0
+            start.elapsed().as_secs_f64() / f64::from(calls)
         })
         .collect();
     samples.sort_by(f64::total_cmp);
@@ -108,10 +111,10 @@ fn ratio_to_read_limit(_: &mut Criterion) {
         let case = QuantCase::new(format);
         let secs = if name == "quantize" {
             let mut out = vec![0u8; case.table_bytes()];
-            median_secs(|| case.quantize(entry, &mut out))
+            median_secs(15, 20, || case.quantize(entry, &mut out))
         } else {
             let mut out = vec![0f32; ROWS * DIM];
-            median_secs(|| case.dequantize(entry, &mut out))
+            median_secs(15, 20, || case.dequantize(entry, &mut out))
         };
         let gbs = case.f32_bytes() as f64 / secs / 1e9;
         println!(
@@ -123,12 +126,39 @@ fn ratio_to_read_limit(_: &mut Criterion) {
     }
 }
 
+/// Prints the GB/s of the Q8 and Q4 quantizers of each vector level over a whole table of
+/// f32 far out of cache, and its ratio to reading as many bytes from memory
+/// (`lowp::limits::seq_read` over a 1 GiB buffer), measured in the same run.
+fn large_ratio_to_read_limit(_: &mut Criterion) {
+    let limit = {
+        let buffer = HugeBuffer::new(LARGE_TABLE_BYTES).expect("the 1 GiB read buffer");
+        lowp::limits::seq_read(&buffer, false)
+    };
+    println!("ratio: limit {} = {:.1} GB/s", limit.name, limit.value);
+    let input = LargeQuantInput::new(LARGE_TABLE_BYTES);
+    for format in [lowp::Format::Q8, lowp::Format::Q4] {
+        let mut out = vec![0u8; input.table_bytes(format)];
+        for entry in runnable().filter(|e| e.op == Op::Quantize(format) && e.isa != Isa::Scalar) {
+            let secs = median_secs(5, 1, || input.quantize(entry, &mut out));
+            assert!(input.quantized_prefix_is_exact(format, &out));
+            let gbs = input.f32_bytes() as f64 / secs / 1e9;
+            println!(
+                "ratio: quantize {format} {} over {} rows: {gbs:.1} GB/s = {:.2} of {}",
+                entry.isa,
+                input.rows(),
+                gbs / limit.value,
+                limit.name
+            );
+        }
+    }
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2))
         .sample_size(20);
-    targets = quantize, dequantize, ratio_to_read_limit
+    targets = quantize, dequantize, ratio_to_read_limit, large_ratio_to_read_limit
 }
 criterion_main!(benches);

@@ -37,7 +37,7 @@ use serde_json::{Map, Value, json};
 use bags::{BAG, BAGS, BENCH_BAGS, BENCH_DIMS, BagCase, DIMS, IndexDist, IndexPool, TableSize};
 use gemm::{I64_SIZE, I64Case, U8I8_M, U8I8_NK, U8I8Case};
 use names::spec_name;
-use quant::QuantCase;
+use quant::{LargeQuantInput, QuantCase};
 
 fn main() {
     let mut quick = false;
@@ -77,6 +77,7 @@ fn main() {
         }
     }
     plan_bag_rows(&buffer, &limits, quick, &report);
+    quant_large_rows(&limits, quick, &report);
     outlier_bag_rows(&limits, quick, &report);
     compositional_rows(&buffer, &limits, quick, &report);
     interaction_unfused_note(&limits, quick, &report);
@@ -252,13 +253,15 @@ const PLAN_BAG_LARGE: usize = 100;
 /// Bags of 20 that [`plan_bag_rows`] gathers from the small table.
 const PLAN_BAG_SMALL: usize = 20;
 
-/// One row per float table format, dimension of [`BENCH_DIMS`] and level: the kernel an
-/// embedding-bag plan resolves at that level, [`BENCH_BAGS`] bags (a tenth with `--quick`,
-/// where the scalar reference would otherwise take most of the minute) of [`PLAN_BAG_LARGE`]
-/// uniform indices over the large table, against the better (with or without the
-/// kernels' default prefetch) random-gather limit for that row size; then f32 rows of
-/// dimension 64 in bags of [`PLAN_BAG_SMALL`] over the small (in-L2) table against the
-/// in-cache sequential read. Each level's first result is compared with the reference's.
+/// One row per float table format, dimension of [`BENCH_DIMS`] and level (and per Q8 and
+/// Q4 format, dimension of [`DIMS`] and level): the kernel an embedding-bag plan resolves
+/// at that level, [`BENCH_BAGS`] bags (a tenth with `--quick`, where the scalar reference
+/// would otherwise take most of the minute) of [`PLAN_BAG_LARGE`] uniform indices over the
+/// large table, against the better (with or without the kernels' default prefetch)
+/// random-gather limit for that row size; then f32 and Q4 rows of dimension 64 in bags of
+/// [`PLAN_BAG_SMALL`] over the small (in-L2) table against the in-cache sequential read,
+/// and a note comparing their rows per second at the best level. Each level's first
+/// result is compared with the reference's.
 fn plan_bag_rows(buffer: &[u8], limits: &[Limit], quick: bool, report: &Report) {
     let in_cache = limits
         .iter()
@@ -275,8 +278,16 @@ fn plan_bag_rows(buffer: &[u8], limits: &[Limit], quick: bool, report: &Report) 
             shapes.push((format, dim, TableSize::Large, PLAN_BAG_LARGE));
         }
     }
+    for format in [Format::Q8, Format::Q4] {
+        for dim in DIMS {
+            shapes.push((format, dim, TableSize::Large, PLAN_BAG_LARGE));
+        }
+    }
     shapes.push((Format::F32, 64, TableSize::Small, PLAN_BAG_SMALL));
+    shapes.push((Format::Q4, 64, TableSize::Small, PLAN_BAG_SMALL));
     let num_bags = if quick { BENCH_BAGS / 10 } else { BENCH_BAGS };
+    // The best level's rows per second on the small table, per format.
+    let mut small_rows_per_sec: Vec<(Format, f64)> = Vec::new();
     for (format, dim, size, bag) in shapes {
         let case = BagCase::with_shape(size.table(buffer, format, dim), bag, num_bags);
         let rows = case.table.rows();
@@ -315,7 +326,23 @@ fn plan_bag_rows(buffer: &[u8], limits: &[Limit], quick: bool, report: &Report) 
                 limit_value: Some(limit.value),
                 exact,
             });
+            if size == TableSize::Small {
+                let rows_per_sec = case.batch_len() as f64 / secs;
+                match small_rows_per_sec.iter_mut().find(|(f, _)| *f == format) {
+                    Some((_, best)) => *best = best.max(rows_per_sec),
+                    None => small_rows_per_sec.push((format, rows_per_sec)),
+                }
+            }
         }
+    }
+    if let [(_, f32_rows), (_, q4_rows)] = small_rows_per_sec[..] {
+        report.note(&format!(
+            "in-L2 dim 64 bag {PLAN_BAG_SMALL}, best level: q4 {:.0} M rows/s vs f32 {:.0} M \
+             rows/s = {:.2}x (bar 1.5x)",
+            q4_rows / 1e6,
+            f32_rows / 1e6,
+            q4_rows / f32_rows
+        ));
     }
 }
 
@@ -717,6 +744,51 @@ fn quant_row(entry: &Entry, format: Format, limits: &[Limit], quick: bool) -> Ke
         limit: limit.name.clone(),
         limit_value: Some(limit.value),
         exact,
+    }
+}
+
+/// Q8 and Q4 quantizers (min/max) over a whole f32 table of the out-of-cache read limit's
+/// size (1 GiB, rows of 128), one row per vector level, in GB/s of f32 read against
+/// reading that much memory: what an engine quantizing a table meets, where the in-cache
+/// rows of `quant_row` measure the arithmetic alone. The scalar quantizer is left out (a
+/// second per call); the first rows are checked against the reference.
+fn quant_large_rows(limits: &[Limit], quick: bool, report: &Report) {
+    let limit = limits
+        .iter()
+        .find(|l| {
+            l.kind
+                == LimitKind::SeqRead {
+                    bytes: limits::LARGE_TABLE_BYTES,
+                }
+        })
+        .expect("measure() reads the large table");
+    let input = LargeQuantInput::new(limits::LARGE_TABLE_BYTES);
+    for format in [Format::Q8, Format::Q4] {
+        let mut out = vec![0u8; input.table_bytes(format)];
+        for entry in lowp::registry::entries().iter().filter(|e| {
+            e.op == Op::Quantize(format)
+                && e.isa != Isa::Scalar
+                && e.isa.is_available()
+                && e.spec.accepts(quant::DIM)
+        }) {
+            let secs = secs_per_call(quick, || timed(|| input.quantize(entry, &mut out)));
+            report.kernel(&KernelRow {
+                op: "quantize",
+                isa: entry.isa,
+                spec: entry.spec,
+                value: input.f32_bytes() as f64 / secs / 1e9,
+                unit: "GB/s",
+                format: format.name().to_owned(),
+                shape: vec![
+                    ("rows", json!(input.rows())),
+                    ("dim", json!(quant::DIM)),
+                    ("table", json!("large")),
+                ],
+                limit: limit.name.clone(),
+                limit_value: Some(limit.value),
+                exact: input.quantized_prefix_is_exact(format, &out),
+            });
+        }
     }
 }
 

@@ -1,7 +1,8 @@
 //! Quantizer benchmark inputs, shared by `benches/quantize.rs` and the report: [`ROWS`] ×
 //! [`DIM`] f32 values (256 KiB, the size of the in-cache read limit) quantized to a
 //! row-wise format, and that table dequantized back. Each case holds the reference model's
-//! bytes and values.
+//! bytes and values. [`LargeQuantInput`] is a whole f32 table far out of cache, as an
+//! engine quantizes one (the report's out-of-cache quantizer rows).
 
 use lowp::registry::{Entry, Kernel, Op};
 use lowp::{Format, Output, QuantInput, Table, reference};
@@ -104,5 +105,77 @@ impl QuantCase {
                 .iter()
                 .zip(&self.dequantized)
                 .all(|(x, y)| x.to_bits() == y.to_bits())
+    }
+}
+
+/// A whole f32 table of `bytes` bytes (rows of [`DIM`] values in [−1, 1)), for quantizing
+/// from memory: the report sizes it like the out-of-cache read limit, far beyond the L3.
+pub struct LargeQuantInput {
+    values: Vec<f32>,
+}
+
+impl LargeQuantInput {
+    /// Rows of the reference checks [`Self::quantized_prefix_is_exact`] makes (the
+    /// reference would take seconds over the whole table).
+    pub const CHECKED_ROWS: usize = 4096;
+
+    /// `bytes / (4 · DIM)` rows of pseudo-random values.
+    pub fn new(bytes: usize) -> Self {
+        // A xorshift stream, not the proptest generator: a gibibyte of values must take
+        // a fraction of a second.
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let values = (0..bytes / (4 * DIM) * DIM)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                // 24 random bits over [−1, 1): exact in f32.
+                (state >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+            })
+            .collect();
+        LargeQuantInput { values }
+    }
+
+    /// Rows of the table.
+    pub fn rows(&self) -> usize {
+        self.values.len() / DIM
+    }
+
+    /// Bytes of f32 values one call reads.
+    pub fn f32_bytes(&self) -> usize {
+        4 * self.values.len()
+    }
+
+    /// Bytes of the whole table quantized to `format`.
+    pub fn table_bytes(&self, format: Format) -> usize {
+        format.table_bytes(self.rows(), DIM).expect("fits memory")
+    }
+
+    /// Runs `entry`'s quantizer itself (no dispatch) over the whole table into `out`.
+    ///
+    /// # Panics
+    ///
+    /// If `entry` is not a quantizer, `out` does not hold [`Self::table_bytes`] for its
+    /// format, or the kernel fails.
+    pub fn quantize(&self, entry: &Entry, out: &mut [u8]) {
+        let (Kernel::Quantize(kernel), Op::Quantize(format)) = (entry.kernel, entry.op) else {
+            panic!("{} is not a quantizer", entry.op);
+        };
+        assert_eq!(out.len(), self.table_bytes(format));
+        // SAFETY: a quantized format, rows × DIM input values and an output of exactly the
+        // table's size (asserted above): the checks the quantizer contract asks for.
+        unsafe { kernel(format, QuantInput::F32(&self.values), self.rows(), DIM, out) }
+            .expect("valid benchmark inputs");
+    }
+
+    /// Whether the first [`Self::CHECKED_ROWS`] rows of `out` (the table quantized to
+    /// `format`) hold the reference quantizer's bytes.
+    pub fn quantized_prefix_is_exact(&self, format: Format, out: &[u8]) -> bool {
+        let rows = Self::CHECKED_ROWS.min(self.rows());
+        let mut expected = vec![0; format.table_bytes(rows, DIM).expect("small table")];
+        let input = QuantInput::F32(&self.values[..rows * DIM]);
+        reference::quantize(format, input, rows, DIM, &mut expected)
+            .expect("valid benchmark inputs");
+        out.starts_with(&expected)
     }
 }
