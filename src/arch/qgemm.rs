@@ -677,28 +677,40 @@ unsafe fn tile<D: Dot, const MR: usize, const NP: usize>(
     }
 }
 
-/// Writes row `i`'s columns of panel `p` that lie in the block, from the 16 sums at `acc`:
-/// the epilogue of kernels whose K loop is not a [`Dot`] (the AMX tiles).
+/// Row stride, in i32, of the sums [`epilogue_rows`] reads.
+#[cfg(target_arch = "x86_64")]
+pub(crate) const EPILOGUE_ROW_STRIDE: usize = NP_MAX * PANEL;
+
+/// Writes rows `i..i + mr` of panel `p`, the columns that lie in the block, from the sums
+/// at `acc` (row r's 16 at `acc + r · EPILOGUE_ROW_STRIDE`): the epilogue of kernels whose
+/// K loop is not a [`Dot`] (the AMX tiles). The per-column operands are set up once for
+/// the `mr` rows.
 ///
 /// # Safety
 ///
-/// `ctx` comes from [`Ctx::new`] on a validated block; row `i` and panel `p` lie in it;
-/// `acc` holds 16 readable i32; the CPU runs `E`.
+/// `ctx` comes from [`Ctx::new`] on a validated block; rows `i..i + mr` and panel `p` lie
+/// in it; `acc` holds the rows' sums as above; the CPU runs `E`.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-pub(crate) unsafe fn epilogue<E: Epi>(ctx: &Ctx, i: usize, p: usize, acc: *const i32) {
+pub(crate) unsafe fn epilogue_rows<E: Epi>(
+    ctx: &Ctx,
+    i: usize,
+    mr: usize,
+    p: usize,
+    acc: *const i32,
+) {
     let end = ctx.c1.min(p * PANEL + PANEL);
     let mut j = ctx.c0.max(p * PANEL);
     while j < end {
         let n = E::LANES.min(end - j);
         // SAFETY: columns j..j + n lie in the block and in panel p (`acc` holds its 16
-        // sums); one row, so the row stride of `chunk`'s sums is never used.
+        // sums per row, EPILOGUE_ROW_STRIDE = NP_MAX · 16 apart as `chunk` reads them).
         unsafe {
             let sums = acc.add(j - p * PANEL);
             if n == E::LANES {
-                chunk::<E>(ctx, i, 1, j, sums, E::LANES);
+                chunk::<E>(ctx, i, mr, j, sums, E::LANES);
             } else {
-                chunk::<E>(ctx, i, 1, j, sums, n);
+                chunk::<E>(ctx, i, mr, j, sums, n);
             }
         }
         j += n;
