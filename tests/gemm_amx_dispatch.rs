@@ -62,9 +62,9 @@ fn automatic_amx_packing_switches_kernel_at_the_crossover() {
         assert_eq!(got, want, "m = {m}");
         seen.push(last_run().unwrap().1);
     }
-    // Below the crossover (5 rows, measured: see the README) VNNI, from it AMX.
+    // Below the crossover (3 rows, measured: see the README) VNNI, from it AMX.
     let expected: Vec<Isa> = (1..=9)
-        .map(|m| if m < 5 { Isa::Avx512Vnni } else { Isa::Amx })
+        .map(|m| if m < 3 { Isa::Avx512Vnni } else { Isa::Amx })
         .collect();
     assert_eq!(seen, expected);
 }

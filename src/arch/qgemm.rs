@@ -677,31 +677,127 @@ unsafe fn tile<D: Dot, const MR: usize, const NP: usize>(
     }
 }
 
-/// Writes row `i`'s columns of panel `p` that lie in the block, from the 16 sums at `acc`:
-/// the epilogue of kernels whose K loop is not a [`Dot`] (the AMX tiles).
+/// Row stride, in i32, of the sums [`epilogue_rows`] reads.
+#[cfg(target_arch = "x86_64")]
+pub(crate) const EPILOGUE_ROW_STRIDE: usize = NP_MAX * PANEL;
+
+/// Writes rows `i..i + mr` of panel `p`, the columns that lie in the block, from the sums
+/// at `acc` (row r's 16 at `acc + r · EPILOGUE_ROW_STRIDE`): the epilogue of kernels whose
+/// K loop is not a [`Dot`] (the AMX tiles). The per-column operands are set up once for
+/// the `mr` rows.
 ///
 /// # Safety
 ///
-/// `ctx` comes from [`Ctx::new`] on a validated block; row `i` and panel `p` lie in it;
-/// `acc` holds 16 readable i32; the CPU runs `E`.
+/// `ctx` comes from [`Ctx::new`] on a validated block; rows `i..i + mr` and panel `p` lie
+/// in it; `acc` holds the rows' sums as above; the CPU runs `E`.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-pub(crate) unsafe fn epilogue<E: Epi>(ctx: &Ctx, i: usize, p: usize, acc: *const i32) {
-    let end = ctx.c1.min(p * PANEL + PANEL);
-    let mut j = ctx.c0.max(p * PANEL);
+pub(crate) unsafe fn epilogue_rows<E: Epi>(
+    ctx: &Ctx,
+    i: usize,
+    mr: usize,
+    p: usize,
+    acc: *const i32,
+) {
+    let first = p * PANEL;
+    if let (Stage::Requant { .. }, Out::Byte(_)) = (ctx.stage, ctx.out)
+        && E::LANES == PANEL
+        && ctx.c0 <= first
+        && first + PANEL <= ctx.c1
+    {
+        // SAFETY: forwarded; the panel's 16 columns lie in the block.
+        unsafe { requant_rows::<E>(ctx, i, mr, first, acc) };
+        return;
+    }
+    let end = ctx.c1.min(first + PANEL);
+    let mut j = ctx.c0.max(first);
     while j < end {
         let n = E::LANES.min(end - j);
         // SAFETY: columns j..j + n lie in the block and in panel p (`acc` holds its 16
-        // sums); one row, so the row stride of `chunk`'s sums is never used.
+        // sums per row, EPILOGUE_ROW_STRIDE = NP_MAX · 16 apart as `chunk` reads them).
         unsafe {
             let sums = acc.add(j - p * PANEL);
             if n == E::LANES {
-                chunk::<E>(ctx, i, 1, j, sums, E::LANES);
+                chunk::<E>(ctx, i, mr, j, sums, E::LANES);
             } else {
-                chunk::<E>(ctx, i, 1, j, sums, n);
+                chunk::<E>(ctx, i, mr, j, sums, n);
             }
         }
         j += n;
+    }
+}
+
+/// The requantizing stage of [`epilogue_rows`] for 16 columns from `j` in one vector
+/// (`E::LANES` = 16): [`chunk`]'s arithmetic, with its per-row loop specialised to the
+/// block's zero-point case and everything it reads held in locals (byte stores to the
+/// output would otherwise make the compiler reload the context after every row).
+///
+/// # Safety
+///
+/// As [`epilogue_rows`]; columns `j..j + 16` lie in the block; the stage requantizes.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn requant_rows<E: Epi>(ctx: &Ctx, i: usize, mr: usize, j: usize, acc: *const i32) {
+    let (
+        Stage::Requant {
+            bias,
+            multiplier,
+            zero_point,
+            lo,
+            hi,
+        },
+        Out::Byte(o),
+    ) = (ctx.stage, ctx.out)
+    else {
+        return;
+    };
+    // SAFETY: the caller's contract: the per-column arrays hold columns j..j + 16
+    // (`col_init` from c0), rows i..i + mr have sums at `acc` and row sums (when the
+    // zero points are not zero), and the output rows have the columns.
+    unsafe {
+        let init = E::load_i(ctx.col_init.as_ptr().add(j - ctx.c0));
+        // As in `chunk`: each per-column value as the reference computes it per element.
+        let addend = match bias {
+            Bias::None => None,
+            Bias::F32Tensor(b, recip) => Some(E::mul_f(E::load_f(b.add(j)), E::splat_f(recip))),
+            Bias::F32Column(b, s) => Some(E::div_f(E::load_f(b.add(j)), E::load_f(s.add(j)))),
+        };
+        let scale = match multiplier {
+            Col::Splat(v) => E::splat_f(v),
+            Col::At(m) => E::load_f(m.add(j)),
+        };
+        let (lo, hi, zp) = (
+            E::splat_i(lo - zero_point),
+            E::splat_i(hi - zero_point),
+            E::splat_i(zero_point),
+        );
+        let out = o.add((i - ctx.r0) * ctx.out_stride + (j - ctx.c0));
+        let out_stride = ctx.out_stride;
+        let row_sums = ctx.row_sums.as_ptr().wrapping_add(i - ctx.r0);
+        // The row loop for one zero-point case: `raw(r)` is row r's exact result before
+        // the stage.
+        macro_rules! rows {
+            ($raw:expr) => {
+                for r in 0..mr {
+                    let mut f = E::to_f($raw(r));
+                    if let Some(b) = addend {
+                        f = E::add_f(f, b);
+                    }
+                    let q = E::round_i(E::mul_f(f, scale));
+                    let v = E::add_i(E::clamp_i(q, lo, hi), zp);
+                    E::store_i8(out.add(r * out_stride), v);
+                }
+            };
+        }
+        let sums = |r: usize| E::add_i(E::load_i(acc.add(r * EPILOGUE_ROW_STRIDE)), init);
+        match ctx.zb {
+            BlockZb::Zero => rows!(sums),
+            BlockZb::Tensor(_) => rows!(|r: usize| E::sub_i(sums(r), E::splat_i(*row_sums.add(r)))),
+            BlockZb::Column => {
+                let zb = E::load_i(ctx.b.zero_points.add(j));
+                rows!(|r: usize| E::sub_i(sums(r), E::mul_i(zb, E::splat_i(*row_sums.add(r)))))
+            }
+        }
     }
 }
 

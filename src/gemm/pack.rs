@@ -27,9 +27,10 @@ pub(crate) const QUAD: usize = 4;
 pub(crate) const AMX_TILE_GROUPS: usize = 16;
 /// Batches (rows of A) from which weights packed for AMX automatically run the AMX
 /// kernel; smaller ones run the AVX-512 VNNI kernel on the same packing. Measured at
-/// n = k = 1024, requantizing to u8: VNNI 285 / 560 / 610 GOPS at 1 / 4 / 6 rows, AMX
-/// 150 / 550 / 780: a tie at 4 rows.
-pub(crate) const AMX_MIN_ROWS: usize = 5;
+/// n = k = 1024, requantizing to u8, medians on a loaded machine (load 10): VNNI 17 / 23
+/// / 31 / 40 µs at 1 / 2 / 3 / 4 rows, AMX 23 / 23 / 20–28 / 23 µs (the tiles cost about
+/// as much for any batch up to 16: both stream the 1 MiB of weights): a tie at 2 rows.
+pub(crate) const AMX_MIN_ROWS: usize = 3;
 
 /// One packed (panel, group): 16 columns × 4 k, aligned so no vector load splits a line.
 #[derive(Clone, Copy)]

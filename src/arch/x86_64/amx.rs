@@ -146,6 +146,18 @@ macro_rules! tileloadd {
     };
 }
 
+/// `tileloaddt1 tmm$t`: as `tileloadd`, hinting that the data need not stay in L1.
+macro_rules! tileloaddt1 {
+    ($t:literal, $p:expr, $stride:expr) => {
+        ::std::arch::asm!(
+            concat!("tileloaddt1 tmm", $t, ", [{p} + {s} * 1]"),
+            p = in(reg) $p,
+            s = in(reg) $stride,
+            options(nostack, readonly, preserves_flags)
+        )
+    };
+}
+
 /// `tdpbusd tmm$c, tmm$a, tmm$b`: `C[i][j] += Σ_{r<4} A[i][4l + r] · B[l][4j + r]` over the
 /// 16 K-quads `l`, A u8, B i8, C i32 wrapping.
 macro_rules! tdpbusd {
@@ -169,4 +181,4 @@ macro_rules! tilestored {
     };
 }
 
-pub(crate) use {tdpbusd, tileloadd, tilestored, tilezero};
+pub(crate) use {tdpbusd, tileloadd, tileloaddt1, tilestored, tilezero};
