@@ -46,6 +46,17 @@ pub(crate) trait Dot {
     unsafe fn init(col_sums: *const i32) -> Self::Acc;
     /// `quad` holds A[k..k + 4] little-endian.
     unsafe fn a(quad: u32) -> Self::A;
+    /// Whether a packed copy of A ([`pack_a`]) holds the codes zero-extended to 16 bits:
+    /// for steps that multiply in i16, which then broadcast a quad without widening it in
+    /// the K loop.
+    const A_WIDE: bool = false;
+    /// [`Dot::a`] of the quad at `p` in a packed copy of A (4 codes, or 4 little-endian
+    /// u16 when [`Dot::A_WIDE`]).
+    #[inline(always)]
+    unsafe fn a_packed(p: *const u8) -> Self::A {
+        // SAFETY: the caller provides the quad's 4 bytes at `p`.
+        unsafe { Self::a(u32::from_le(p.cast::<u32>().read_unaligned())) }
+    }
     /// The line at `p` (`LINE_BYTES` readable bytes, 64-byte aligned).
     unsafe fn b(p: *const i8) -> Self::B;
     /// `acc + Σ_{r<4} a[r] · b[c][r]` per column c, wrapping.
@@ -414,7 +425,7 @@ pub(crate) unsafe fn gemm<D: Dot, E: Epi>(
     // it; the tiles' running sums wait in `state` between K blocks, and the epilogue runs
     // on the last. K blocks are of equal size (a last block of a few groups would cost a
     // whole round of saved sums for little work).
-    let kc_max = packed_row_bytes::<D>() / QUAD;
+    let kc_max = packed_row_bytes::<D>() / (QUAD * code_bytes::<D>());
     let blocks = groups.div_ceil(kc_max).max(1);
     let kc = groups.div_ceil(blocks).max(1);
     let tile_bytes = blocks * D::MR * packed_row_bytes::<D>();
@@ -499,13 +510,19 @@ fn panels_at(np_max: usize, p0: usize, p1: usize, p: usize) -> usize {
 /// at most as many groups as put [`L1_B_BYTES`] of B in a block of `D::NP` panels.
 #[inline(always)]
 fn packed_row_bytes<D: Dot>() -> usize {
-    L1_B_BYTES / (D::NP * D::LINE_BYTES) * QUAD
+    L1_B_BYTES / (D::NP * D::LINE_BYTES) * QUAD * code_bytes::<D>()
+}
+
+/// Bytes of a code in a packed copy of A.
+#[inline(always)]
+fn code_bytes<D: Dot>() -> usize {
+    if D::A_WIDE { 2 } else { 1 }
 }
 
 /// Packs rows `i0..i1` of A for the tiles of the several-tiles path at `packed`: row tile
 /// t (rows `i0 + t · MR ..`), K block b (groups `b · kc ..`), row r at
-/// `((t · blocks + b) · MR + r) · packed_row_bytes`, the block's codes from there, the
-/// last group of a row completed with zero codes. Appends the rows' zero-point terms
+/// `((t · blocks + b) · MR + r) · packed_row_bytes`, the block's codes from there (as u16
+/// when [`Dot::A_WIDE`]), the last group of a row completed with zero codes. Appends the rows' zero-point terms
 /// to `ctx.row_sums` while each row is hot (A is read from memory once).
 ///
 /// # Safety
@@ -528,9 +545,19 @@ unsafe fn pack_a<D: Dot>(ctx: &mut Ctx, i0: usize, i1: usize, kc: usize, packed:
             // destination row holds kc groups (row_bytes ≥ kc · QUAD).
             unsafe {
                 let dst = packed.add(((t * blocks + b) * D::MR + r) * row_bytes);
-                std::ptr::copy_nonoverlapping(row.add(from), dst, to.saturating_sub(from));
                 let padded = ((b + 1) * kc).min(groups) * QUAD;
-                std::ptr::write_bytes(dst.add(to - from), 0, padded - to);
+                if D::A_WIDE {
+                    let dst = dst.cast::<u16>();
+                    for c in from..to {
+                        dst.add(c - from).write_unaligned(u16::from(*row.add(c)));
+                    }
+                    for c in to..padded {
+                        dst.add(c - from).write_unaligned(0);
+                    }
+                } else {
+                    std::ptr::copy_nonoverlapping(row.add(from), dst, to.saturating_sub(from));
+                    std::ptr::write_bytes(dst.add(to - from), 0, padded - to);
+                }
             }
         }
         if ctx.zb != BlockZb::Zero {
@@ -739,11 +766,13 @@ unsafe fn tile<D: Dot, const PACKED: bool, const MR: usize, const NP: usize>(
         for g in steps.start..steps.end.min(full) {
             let b = lines_at::<D, NP>(&lines, g);
             for r in 0..MR {
-                let quad = rows[r]
-                    .add((g - first) * QUAD)
-                    .cast::<u32>()
-                    .read_unaligned();
-                let x = D::a(quad.to_le());
+                let x = if PACKED {
+                    D::a_packed(rows[r].add((g - first) * QUAD * code_bytes::<D>()))
+                } else {
+                    D::a(u32::from_le(
+                        rows[r].add(g * QUAD).cast::<u32>().read_unaligned(),
+                    ))
+                };
                 for q in 0..NP {
                     sums[r][q] = D::dot(sums[r][q], x, b[q]);
                 }
