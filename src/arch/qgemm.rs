@@ -46,6 +46,17 @@ pub(crate) trait Dot {
     unsafe fn init(col_sums: *const i32) -> Self::Acc;
     /// `quad` holds A[k..k + 4] little-endian.
     unsafe fn a(quad: u32) -> Self::A;
+    /// Whether a packed copy of A ([`pack_a`]) holds the codes zero-extended to 16 bits:
+    /// for steps that multiply in i16, which then broadcast a quad without widening it in
+    /// the K loop.
+    const A_WIDE: bool = false;
+    /// [`Dot::a`] of the quad at `p` in a packed copy of A (4 codes, or 4 little-endian
+    /// u16 when [`Dot::A_WIDE`]).
+    #[inline(always)]
+    unsafe fn a_packed(p: *const u8) -> Self::A {
+        // SAFETY: the caller provides the quad's 4 bytes at `p`.
+        unsafe { Self::a(u32::from_le(p.cast::<u32>().read_unaligned())) }
+    }
     /// The line at `p` (`LINE_BYTES` readable bytes, 64-byte aligned).
     unsafe fn b(p: *const i8) -> Self::B;
     /// `acc + Σ_{r<4} a[r] · b[c][r]` per column c, wrapping.
@@ -224,6 +235,17 @@ enum BlockZb {
     Column,
 }
 
+impl BlockZb {
+    /// What [`Ctx::row_sums`] holds for a row whose codes sum to `sum`.
+    #[inline(always)]
+    fn row_term(self, sum: i32) -> i32 {
+        match self {
+            BlockZb::Tensor(z) => z.wrapping_mul(sum),
+            _ => sum,
+        }
+    }
+}
+
 /// Where results go: the block's element (0, 0) and its row stride.
 #[derive(Clone, Copy)]
 enum Out {
@@ -271,6 +293,24 @@ impl Ctx {
         out: &mut GemmOutput<'_>,
         out_stride: usize,
     ) -> Ctx {
+        // SAFETY: forwarded.
+        unsafe { Ctx::build::<D>(block, stage, out, out_stride, true) }
+    }
+
+    /// [`Ctx::new`], with the row sums left for [`pack_a`] to add (`sum_rows` false) when
+    /// it reads A anyway.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Ctx::new`].
+    #[inline(always)]
+    unsafe fn build<D: Dot>(
+        block: &U8I8Block<'_>,
+        stage: &OutputStage<'_>,
+        out: &mut GemmOutput<'_>,
+        out_stride: usize,
+        sum_rows: bool,
+    ) -> Ctx {
         let (r0, r1) = (block.rows.start, block.rows.end);
         let (c0, c1) = (block.cols.start, block.cols.end);
         let k = block.b.k();
@@ -283,7 +323,7 @@ impl Ctx {
             z => BlockZb::Tensor(z),
         };
         let mut row_sums = Vec::new();
-        if zb != BlockZb::Zero {
+        if zb != BlockZb::Zero && sum_rows {
             // A loop, not a closure: closures in this large function may be left out of line,
             // where the instruction set's intrinsics become calls.
             row_sums.reserve(r1 - r0);
@@ -291,10 +331,7 @@ impl Ctx {
                 let row = block.a.as_ptr().wrapping_add(i * block.a_stride);
                 // SAFETY: row i of A holds k codes (validated); with k = 0 nothing is read.
                 let sum = unsafe { D::row_sum(row, k) };
-                row_sums.push(match zb {
-                    BlockZb::Tensor(z) => z.wrapping_mul(sum),
-                    _ => sum,
-                });
+                row_sums.push(zb.row_term(sum));
             }
         }
         let za = i32::from(block.a_zero_point);
@@ -349,13 +386,15 @@ pub(crate) unsafe fn gemm<D: Dot, E: Epi>(
     if r0 == r1 || c0 == c1 {
         return Ok(());
     }
+    // Several row tiles sum the rows of A as they pack them.
+    let several = r1 - r0 > D::MR;
     // SAFETY: the caller's contract, which includes `Ctx::new`'s.
-    let ctx = unsafe { Ctx::new::<D>(block, stage, out, out_stride) };
+    let mut ctx = unsafe { Ctx::build::<D>(block, stage, out, out_stride, !several) };
     let k = ctx.k;
     let (p0, p1) = (c0 / PANEL, c1.div_ceil(PANEL));
     let groups = k.div_ceil(QUAD);
     let mut acc = [0i32; ACC_LEN];
-    if r1 - r0 <= D::MR {
+    if !several {
         // One row tile: B is read once whatever the order, so K is not blocked, A is read
         // in place, and a single row takes wider tiles (more independent accumulators per
         // line of A).
@@ -366,49 +405,48 @@ pub(crate) unsafe fn gemm<D: Dot, E: Epi>(
         };
         let mut p = p0;
         while p < p1 {
-            let np = np_max.min(p1 - p);
+            let np = panels_at(np_max, p0, p1, p);
             let steps = Steps::whole(groups);
             // SAFETY: rows r0..r1 are rows of A and panels p..p + np panels of B
             // (validated); `acc` holds ACC_LEN sums.
             unsafe {
                 let state = std::ptr::null_mut();
-                tile_by_rows::<D>(r1 - r0, np, &ctx, a, p, steps, state, &mut acc);
+                tile_by_rows::<D, false>(r1 - r0, np, &ctx, a, p, steps, state, &mut acc);
                 epilogue_tile::<E>(&ctx, r0, r1 - r0, p, np, &acc);
             }
             p += np;
         }
         return Ok(());
     }
-    // Several row tiles. A row block of `mc` rows is first copied to rows `stride` bytes
-    // apart, a stride that is an odd number of 64-byte lines: rows of A a power of two
-    // apart would share a few L1 sets and evict the K block of B. Then for each column
-    // block of NP panels, its K block of `kc` groups stays in L1 while every row tile runs
-    // over it; the tiles' running sums wait in `state` between K blocks, and the epilogue
-    // runs on the last. K blocks are of equal size (a last block of a few groups would
-    // cost a whole round of saved sums for little work).
-    let kc_max = L1_B_BYTES / (D::NP * D::LINE_BYTES);
-    let kc = groups.div_ceil(groups.div_ceil(kc_max).max(1)).max(1);
-    let stride = (k.div_ceil(128) * 2 + 1) * 64;
-    let mc = (L2_A_BYTES / stride).max(D::MR) / D::MR * D::MR;
-    let mut copy = Vec::new();
+    // Several row tiles. A row block of `mc` rows is first packed (`pack_a`): per row
+    // tile and K block, the tile's rows `packed_row_bytes` apart, a constant, so that a
+    // tile addresses all its rows from one pointer. Then for each column block of up to
+    // NP panels, its K block of `kc` groups stays in L1 while every row tile runs over
+    // it; the tiles' running sums wait in `state` between K blocks, and the epilogue runs
+    // on the last. K blocks are of equal size (a last block of a few groups would cost a
+    // whole round of saved sums for little work).
+    let kc_max = packed_row_bytes::<D>() / (QUAD * code_bytes::<D>());
+    let blocks = groups.div_ceil(kc_max).max(1);
+    let kc = groups.div_ceil(blocks).max(1);
+    let tile_bytes = blocks * D::MR * packed_row_bytes::<D>();
+    let mc = (L2_A_BYTES / tile_bytes)
+        .max(1)
+        .min((r1 - r0).div_ceil(D::MR))
+        * D::MR;
+    let mut packed: Vec<u8> = Vec::with_capacity(mc / D::MR * tile_bytes);
     // Spare capacity only: each tile writes its slots in its first K block before it
     // reads them in the next.
-    let mut state: Vec<D::Acc> =
-        Vec::with_capacity(mc.min(r1 - r0).div_ceil(D::MR) * D::MR * D::NP);
+    let mut state: Vec<D::Acc> = Vec::with_capacity(mc * D::NP);
+    ctx.row_sums.reserve(r1 - r0);
     let mut i0 = r0;
     while i0 < r1 {
         let i1 = (i0 + mc).min(r1);
-        copy.clear();
-        copy.resize((i1 - i0) * stride, 0u8);
-        for (i, row) in (i0..i1).zip(copy.chunks_exact_mut(stride)) {
-            // SAFETY: row i of A holds k codes (validated); with k = 0 nothing is read.
-            let from =
-                unsafe { std::slice::from_raw_parts(ctx.a.wrapping_add(i * ctx.a_stride), k) };
-            row[..k].copy_from_slice(from);
-        }
+        // SAFETY: rows i0..i1 of A hold k codes each (validated); `packed` has room for
+        // mc / MR tiles.
+        unsafe { pack_a::<D>(&mut ctx, i0, i1, kc, packed.as_mut_ptr()) };
         let mut p = p0;
         while p < p1 {
-            let np = D::NP.min(p1 - p);
+            let np = panels_at(D::NP, p0, p1, p);
             let mut g = 0;
             loop {
                 let steps = Steps {
@@ -420,16 +458,20 @@ pub(crate) unsafe fn gemm<D: Dot, E: Epi>(
                 let mut i = i0;
                 while i < i1 {
                     let mr = D::MR.min(i1 - i);
-                    let a = ASource {
-                        base: copy[(i - i0) * stride..].as_ptr(),
-                        stride,
-                    };
-                    // SAFETY: `a` holds this tile's rows, panels p..p + np are panels of
-                    // B; the tile's mr · np slots start at (i − i0) · np, within the
-                    // capacity of `state` (mc rows of NP panels).
+                    let t = (i - i0) / D::MR;
+                    // SAFETY: `packed` holds this tile's rows of K block g / kc (written
+                    // by `pack_a`), panels p..p + np are panels of B; the tile's mr · np
+                    // slots start at (i − i0) · np, within the capacity of `state` (mc
+                    // rows of NP panels).
                     unsafe {
+                        let a = ASource {
+                            base: packed
+                                .as_ptr()
+                                .add(t * tile_bytes + g / kc * D::MR * packed_row_bytes::<D>()),
+                            stride: packed_row_bytes::<D>(),
+                        };
                         let state = state.as_mut_ptr().add((i - i0) * np);
-                        tile_by_rows::<D>(mr, np, &ctx, a, p, steps, state, &mut acc);
+                        tile_by_rows::<D, true>(mr, np, &ctx, a, p, steps, state, &mut acc);
                         if steps.last {
                             epilogue_tile::<E>(&ctx, i, mr, p, np, &acc);
                         }
@@ -448,13 +490,91 @@ pub(crate) unsafe fn gemm<D: Dot, E: Epi>(
     Ok(())
 }
 
+/// Panels in the column block that starts at panel `p`, of blocks of at most `np_max`
+/// panels over `p0..p1`: the blocks differ by at most one panel (64 panels in blocks of 3
+/// are 20 of 3 and 2 of 2, not 21 and a single one with a third of the accumulators),
+/// larger first.
+#[inline(always)]
+fn panels_at(np_max: usize, p0: usize, p1: usize, p: usize) -> usize {
+    let count = (p1 - p0).div_ceil(np_max);
+    let (small, extra) = ((p1 - p0) / count, (p1 - p0) % count);
+    // The first `extra` blocks have small + 1 panels.
+    if p - p0 < extra * (small + 1) {
+        small + 1
+    } else {
+        small
+    }
+}
+
+/// Bytes between the rows of a tile in a packed copy of A: the codes of one K block, of
+/// at most as many groups as put [`L1_B_BYTES`] of B in a block of `D::NP` panels.
+#[inline(always)]
+fn packed_row_bytes<D: Dot>() -> usize {
+    L1_B_BYTES / (D::NP * D::LINE_BYTES) * QUAD * code_bytes::<D>()
+}
+
+/// Bytes of a code in a packed copy of A.
+#[inline(always)]
+fn code_bytes<D: Dot>() -> usize {
+    if D::A_WIDE { 2 } else { 1 }
+}
+
+/// Packs rows `i0..i1` of A for the tiles of the several-tiles path at `packed`: row tile
+/// t (rows `i0 + t · MR ..`), K block b (groups `b · kc ..`), row r at
+/// `((t · blocks + b) · MR + r) · packed_row_bytes`, the block's codes from there (as u16
+/// when [`Dot::A_WIDE`]), the last group of a row completed with zero codes. Appends the rows' zero-point terms
+/// to `ctx.row_sums` while each row is hot (A is read from memory once).
+///
+/// # Safety
+///
+/// Rows `i0..i1` of A hold `ctx.k` codes; `packed` has room for the tiles of `i1 − i0`
+/// rows (`blocks · MR · packed_row_bytes` bytes each); `kc ≥ 1`; the CPU runs `D`.
+#[inline(always)]
+unsafe fn pack_a<D: Dot>(ctx: &mut Ctx, i0: usize, i1: usize, kc: usize, packed: *mut u8) {
+    let k = ctx.k;
+    let groups = k.div_ceil(QUAD);
+    let blocks = groups.div_ceil(kc).max(1);
+    let row_bytes = packed_row_bytes::<D>();
+    for i in i0..i1 {
+        let (t, r) = ((i - i0) / D::MR, (i - i0) % D::MR);
+        let row = ctx.a.wrapping_add(i * ctx.a_stride);
+        for b in 0..blocks {
+            let from = b * kc * QUAD;
+            let to = ((b + 1) * kc * QUAD).min(k);
+            // SAFETY: the caller's contract: codes from..to of row i exist, and the
+            // destination row holds kc groups (row_bytes ≥ kc · QUAD).
+            unsafe {
+                let dst = packed.add(((t * blocks + b) * D::MR + r) * row_bytes);
+                let padded = ((b + 1) * kc).min(groups) * QUAD;
+                if D::A_WIDE {
+                    let dst = dst.cast::<u16>();
+                    for c in from..to {
+                        dst.add(c - from).write_unaligned(u16::from(*row.add(c)));
+                    }
+                    for c in to..padded {
+                        dst.add(c - from).write_unaligned(0);
+                    }
+                } else {
+                    std::ptr::copy_nonoverlapping(row.add(from), dst, to.saturating_sub(from));
+                    std::ptr::write_bytes(dst.add(to - from), 0, padded - to);
+                }
+            }
+        }
+        if ctx.zb != BlockZb::Zero {
+            // SAFETY: row i holds k codes; with k = 0 nothing is read.
+            let sum = unsafe { D::row_sum(row, k) };
+            ctx.row_sums.push(ctx.zb.row_term(sum));
+        }
+    }
+}
+
 /// Bytes of B a K block keeps in L1 (half of a 48 KiB L1: A streams through the rest).
 const L1_B_BYTES: usize = 24 << 10;
-/// Bytes of A a row block copies (in L2, read once per column block).
+/// Bytes of A a row block packs (in L2, read once per column block).
 const L2_A_BYTES: usize = 256 << 10;
 
-/// Where a tile reads A: row r's codes from `base + r · stride` (rows of A in place, or
-/// their copy).
+/// Where a tile reads A: row r's codes from `base + r · stride`: rows of A in place, from
+/// group 0, or a K block of their packed copy ([`pack_a`]), from the block's first group.
 #[derive(Clone, Copy)]
 struct ASource {
     base: *const u8,
@@ -537,10 +657,10 @@ unsafe fn epilogue_tile<E: Epi>(
     }
 }
 
-/// Calls `tile::<D, mr, np>`.
+/// Calls `tile::<D, PACKED, mr, np>`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn tile_by_rows<D: Dot>(
+unsafe fn tile_by_rows<D: Dot, const PACKED: bool>(
     mr: usize,
     np: usize,
     ctx: &Ctx,
@@ -554,29 +674,29 @@ unsafe fn tile_by_rows<D: Dot>(
     unsafe {
         match mr {
             1 => match np {
-                1 => tile::<D, 1, 1>(ctx, a, p, steps, state, acc),
-                2 => tile::<D, 1, 2>(ctx, a, p, steps, state, acc),
-                3 => tile::<D, 1, 3>(ctx, a, p, steps, state, acc),
-                4 => tile::<D, 1, 4>(ctx, a, p, steps, state, acc),
-                5 => tile::<D, 1, 5>(ctx, a, p, steps, state, acc),
-                6 => tile::<D, 1, 6>(ctx, a, p, steps, state, acc),
-                7 => tile::<D, 1, 7>(ctx, a, p, steps, state, acc),
-                _ => tile::<D, 1, 8>(ctx, a, p, steps, state, acc),
+                1 => tile::<D, PACKED, 1, 1>(ctx, a, p, steps, state, acc),
+                2 => tile::<D, PACKED, 1, 2>(ctx, a, p, steps, state, acc),
+                3 => tile::<D, PACKED, 1, 3>(ctx, a, p, steps, state, acc),
+                4 => tile::<D, PACKED, 1, 4>(ctx, a, p, steps, state, acc),
+                5 => tile::<D, PACKED, 1, 5>(ctx, a, p, steps, state, acc),
+                6 => tile::<D, PACKED, 1, 6>(ctx, a, p, steps, state, acc),
+                7 => tile::<D, PACKED, 1, 7>(ctx, a, p, steps, state, acc),
+                _ => tile::<D, PACKED, 1, 8>(ctx, a, p, steps, state, acc),
             },
-            2 => tile_by_panels::<D, 2>(np, ctx, a, p, steps, state, acc),
-            3 => tile_by_panels::<D, 3>(np, ctx, a, p, steps, state, acc),
-            4 => tile_by_panels::<D, 4>(np, ctx, a, p, steps, state, acc),
-            5 => tile_by_panels::<D, 5>(np, ctx, a, p, steps, state, acc),
-            6 => tile_by_panels::<D, 6>(np, ctx, a, p, steps, state, acc),
-            7 => tile_by_panels::<D, 7>(np, ctx, a, p, steps, state, acc),
-            _ => tile_by_panels::<D, 8>(np, ctx, a, p, steps, state, acc),
+            2 => tile_by_panels::<D, PACKED, 2>(np, ctx, a, p, steps, state, acc),
+            3 => tile_by_panels::<D, PACKED, 3>(np, ctx, a, p, steps, state, acc),
+            4 => tile_by_panels::<D, PACKED, 4>(np, ctx, a, p, steps, state, acc),
+            5 => tile_by_panels::<D, PACKED, 5>(np, ctx, a, p, steps, state, acc),
+            6 => tile_by_panels::<D, PACKED, 6>(np, ctx, a, p, steps, state, acc),
+            7 => tile_by_panels::<D, PACKED, 7>(np, ctx, a, p, steps, state, acc),
+            _ => tile_by_panels::<D, PACKED, 8>(np, ctx, a, p, steps, state, acc),
         }
     }
 }
 
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn tile_by_panels<D: Dot, const MR: usize>(
+unsafe fn tile_by_panels<D: Dot, const PACKED: bool, const MR: usize>(
     np: usize,
     ctx: &Ctx,
     a: ASource,
@@ -588,10 +708,10 @@ unsafe fn tile_by_panels<D: Dot, const MR: usize>(
     // SAFETY: forwarded from the caller.
     unsafe {
         match np {
-            1 => tile::<D, MR, 1>(ctx, a, p, steps, state, acc),
-            2 => tile::<D, MR, 2>(ctx, a, p, steps, state, acc),
-            3 => tile::<D, MR, 3>(ctx, a, p, steps, state, acc),
-            _ => tile::<D, MR, 4>(ctx, a, p, steps, state, acc),
+            1 => tile::<D, PACKED, MR, 1>(ctx, a, p, steps, state, acc),
+            2 => tile::<D, PACKED, MR, 2>(ctx, a, p, steps, state, acc),
+            3 => tile::<D, PACKED, MR, 3>(ctx, a, p, steps, state, acc),
+            _ => tile::<D, PACKED, MR, 4>(ctx, a, p, steps, state, acc),
         }
     }
 }
@@ -601,7 +721,7 @@ unsafe fn tile_by_panels<D: Dot, const MR: usize>(
 /// panel q at `r · NP + q`), and ending there or, when `last`, in `acc`, row r, panel q at
 /// `(r · NP_MAX + q) · 16`. `state` is only touched when not both `first` and `last`.
 #[inline(always)]
-unsafe fn tile<D: Dot, const MR: usize, const NP: usize>(
+unsafe fn tile<D: Dot, const PACKED: bool, const MR: usize, const NP: usize>(
     ctx: &Ctx,
     a: ASource,
     p: usize,
@@ -609,18 +729,25 @@ unsafe fn tile<D: Dot, const MR: usize, const NP: usize>(
     state: *mut D::Acc,
     acc: &mut [i32; ACC_LEN],
 ) {
-    let budget = if MR == 1 { D::NP1 } else { D::NP };
+    // Packed A comes with several row tiles, whose single-row tiles are remainders.
+    let budget = if MR == 1 && !PACKED { D::NP1 } else { D::NP };
     if MR > D::MR || NP > budget {
         // Tiles beyond the instruction set's register budget are never requested.
         return;
     }
     let groups = ctx.b.groups;
-    let full = ctx.k / QUAD;
-    // SAFETY: `a` holds MR rows of k codes each; panels p..p + NP hold `groups` lines
-    // each and 16 column sums each (the caller's contract).
+    // Packed rows hold whole groups (the last one completed with zeros) from the K
+    // block's first; rows in place stop at k, so their last group is read apart.
+    let (stride, first, full) = if PACKED {
+        (packed_row_bytes::<D>(), steps.start, steps.end)
+    } else {
+        (a.stride, 0, ctx.k / QUAD)
+    };
+    // SAFETY: `a` holds MR rows of the groups of `steps` each; panels p..p + NP hold
+    // `groups` lines each and 16 column sums each (the caller's contract).
     unsafe {
         // Not dereferenced when k = 0, where A may be empty.
-        let rows: [*const u8; MR] = std::array::from_fn(|r| a.base.wrapping_add(r * a.stride));
+        let rows: [*const u8; MR] = std::array::from_fn(|r| a.base.wrapping_add(r * stride));
         let lines: [*const i8; NP] =
             std::array::from_fn(|q| ctx.b.lines.add((p + q) * groups * D::LINE_BYTES));
         // Plain loops rather than `array::from_fn` for vectors: its closures are not
@@ -639,14 +766,19 @@ unsafe fn tile<D: Dot, const MR: usize, const NP: usize>(
         for g in steps.start..steps.end.min(full) {
             let b = lines_at::<D, NP>(&lines, g);
             for r in 0..MR {
-                let quad = rows[r].add(g * QUAD).cast::<u32>().read_unaligned();
-                let x = D::a(quad.to_le());
+                let x = if PACKED {
+                    D::a_packed(rows[r].add((g - first) * QUAD * code_bytes::<D>()))
+                } else {
+                    D::a(u32::from_le(
+                        rows[r].add(g * QUAD).cast::<u32>().read_unaligned(),
+                    ))
+                };
                 for q in 0..NP {
                     sums[r][q] = D::dot(sums[r][q], x, b[q]);
                 }
             }
         }
-        let tail = ctx.k - full * QUAD;
+        let tail = if PACKED { 0 } else { ctx.k - full * QUAD };
         if tail > 0 && steps.end > full {
             // The last group's missing k are zero weights; A contributes zero codes there
             // and is not read past its row.

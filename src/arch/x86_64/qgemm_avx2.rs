@@ -5,8 +5,11 @@
 //! 4 k, 128 bytes of i16) is four ymm of 4 columns each; each `vpmaddwd` leaves two half-sums per
 //! column (k 0–1 and k 2–3), added together once at the end of K (`vphaddd`).
 //!
-//! Register tile: 3 rows × 1 panel = 12 accumulators and the broadcast A within the 16 ymm;
-//! each `vpmaddwd` takes its weights from memory (load ports are not the bottleneck).
+//! Register tile: 2 rows × 1 panel = 8 accumulators, the panel's line in 4 ymm, the
+//! broadcast A and a product within the 16 ymm (3 rows would spill: the compiler keeps the
+//! line in registers rather than multiplying from memory). Packed A holds the codes
+//! already widened to u16, so the K loop broadcasts them with `vpbroadcastq` and spends
+//! no shuffle-port `vpmovzxbw`.
 
 use std::arch::x86_64::*;
 
@@ -18,7 +21,7 @@ use crate::gemm::{GemmOutput, OutputStage, U8I8Block};
 pub(crate) struct Avx2;
 
 impl Dot for Avx2 {
-    const MR: usize = 3;
+    const MR: usize = 2;
     const NP: usize = 1;
     const NP1: usize = 3;
     const LINE_BYTES: usize = 128;
@@ -41,6 +44,15 @@ impl Dot for Avx2 {
         // SAFETY: as for `init`. The broadcast quad's bytes, zero-extended to i16, repeat
         // A[k..k + 4] over the 16 lanes (one `vpmovzxbw`).
         unsafe { _mm256_cvtepu8_epi16(_mm_set1_epi32(quad as i32)) }
+    }
+
+    const A_WIDE: bool = true;
+
+    #[inline(always)]
+    unsafe fn a_packed(p: *const u8) -> __m256i {
+        // SAFETY: as for `init`; the caller provides 8 bytes at `p`: A[k..k + 4] as u16,
+        // broadcast as one 64-bit lane (`vpbroadcastq` from memory, no shuffle).
+        unsafe { _mm256_set1_epi64x(p.cast::<i64>().read_unaligned()) }
     }
 
     #[inline(always)]

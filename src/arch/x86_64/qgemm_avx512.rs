@@ -46,6 +46,15 @@ impl Dot for Avx512Bw {
         unsafe { _mm512_cvtepu8_epi16(_mm256_set1_epi32(quad as i32)) }
     }
 
+    const A_WIDE: bool = true;
+
+    #[inline(always)]
+    unsafe fn a_packed(p: *const u8) -> __m512i {
+        // SAFETY: as for `init`; the caller provides 8 bytes at `p`: A[k..k + 4] as u16,
+        // broadcast as one 64-bit lane (`vpbroadcastq` from memory, no shuffle).
+        unsafe { _mm512_set1_epi64(p.cast::<i64>().read_unaligned()) }
+    }
+
     #[inline(always)]
     unsafe fn b(p: *const i8) -> [__m512i; 2] {
         // SAFETY: the caller provides a 128-byte widened line at `p`.
