@@ -42,15 +42,16 @@
 //! |---|---|
 //! | `0..row_bytes` | dense row `r`, exactly as in the dense part |
 //! | next 4 | u32 `n`, row `r`'s outlier count |
-//! | next `n · (2 + residual bytes)` | its outliers in CSR order: u16 column, then residual |
+//! | next `6 · n` | its outliers in CSR order: u16 column, then the residual as f32 |
 //! | up to the stride | zeros |
 //!
-//! The stride fits the row with the most outliers (for a threshold-chosen count, its cap
+//! Residuals are f32 in the records whatever the table stores (an f16 widens exactly), so a
+//! kernel adds them without a conversion per outlier. The stride fits the row with the most outliers (for a threshold-chosen count, its cap
 //! `max` when some row reaches it), rounded up to a power of two up to 32 bytes or a
 //! multiple of 32 above, so that no record touches more cache lines than its bytes need:
-//! [`OutlierTable::record_bytes`]. For Q4 rows of 128 with 4 f16 outliers, 68 + 4 + 16 =
-//! 88 bytes padded to 96 (two lines, as the plain row's 68), against 88 bytes per row in
-//! the CSR form; for Q4 rows of 384, 216 → 224 against 216. The table borrows the CSR
+//! [`OutlierTable::record_bytes`]. For Q4 rows of 128 with 4 outliers, 68 + 4 + 24 = 96
+//! bytes (two lines, as the plain row's 68), against 88 bytes per row in the CSR form with
+//! f16 residuals; for Q4 rows of 384, 224 against 216. The table borrows the CSR
 //! bytes and owns the records ([`OutlierTable::owned_bytes`]): holding a table costs its
 //! serialized bytes plus the records. Few rows with many outliers make every record long;
 //! such tables pay the longest row's stride. A table without outliers owns nothing: its
@@ -66,7 +67,7 @@
 mod format;
 mod quantize;
 
-pub(crate) use format::COUNT_BYTES;
+pub(crate) use format::{COUNT_BYTES, ENTRY_BYTES};
 pub use format::{
     HEADER_BYTES, MAGIC, OutlierTable, ResidualType, Residuals, VERSION, sparse_bytes,
 };

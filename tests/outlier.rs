@@ -269,7 +269,7 @@ fn records_cost_what_the_docs_say_and_large_tables_sum_exactly() {
     let buf =
         quantize_outliers(&OutlierOptions::new(Format::Q4, 4), input, rows, dim, None).unwrap();
     let table = buf.table();
-    // 68 dense bytes + a 4-byte count + 4 × (2 + 2) = 88, padded to 96 bytes; the CSR
+    // 68 dense bytes + a 4-byte count + 4 × (2 + 4) = 96 bytes; the CSR (f16 residuals)
     // takes 68 + 4 + 16 = 88 per row.
     assert_eq!(table.record_bytes(), 96);
     assert_eq!(table.owned_bytes(), rows * 96);

@@ -26,7 +26,7 @@ use crate::arch::sls_quant::QuantSimd;
 use crate::embedding::plan::Prefetch;
 use crate::embedding::{Bags, IndexSlice, Output, Pooling, Weights};
 use crate::error::{Error, Result};
-use crate::outlier::{COUNT_BYTES, OutlierTable, ResidualType};
+use crate::outlier::{COUNT_BYTES, ENTRY_BYTES, OutlierTable};
 
 /// Vectors of the general (any dimension) path, as in the quantized kernels.
 const BLOCK: usize = 8;
@@ -120,22 +120,13 @@ pub(crate) unsafe fn embedding_bag<S: QuantSimd, const BITS: u32, const NV: usiz
         Weights::PerIndex(w) => Some((w.as_ptr(), true)),
         Weights::Positional(w) => Some((w.as_ptr(), false)),
     };
-    // Width, weighting and residual type are fixed per call: one monomorphized loop each.
+    // Width and weighting are fixed per call: one monomorphized loop each.
     macro_rules! go {
         ($ix:expr, $i:ty, $weighted:literal, $w:expr) => {{
             let b = batch::<BITS, $i>(table, sparse, $ix, prefetch, out_ptr, out_stride, pooling);
             // SAFETY: forwarded from this function's contract; `b` describes the same
             // table, indices and output, and `sparse` holds `dim` f32.
-            unsafe {
-                match table.residual_type() {
-                    ResidualType::F16 => {
-                        run::<S, BITS, NV, $i, $weighted, 2>(&b, bags, out_type, $w)
-                    }
-                    ResidualType::F32 => {
-                        run::<S, BITS, NV, $i, $weighted, 4>(&b, bags, out_type, $w)
-                    }
-                }
-            }
+            unsafe { run::<S, BITS, NV, $i, $weighted>(&b, bags, out_type, $w) }
         }};
     }
     match (bags.indices(), weights) {
@@ -146,16 +137,9 @@ pub(crate) unsafe fn embedding_bag<S: QuantSimd, const BITS: u32, const NV: usiz
     }
 }
 
-/// The bag loop for one index width, weighting and residual size `RB` (2: f16, 4: f32).
+/// The bag loop for one index width and weighting.
 #[inline(always)]
-unsafe fn run<
-    S: QuantSimd,
-    const BITS: u32,
-    const NV: usize,
-    I: Index,
-    const WEIGHTED: bool,
-    const RB: usize,
->(
+unsafe fn run<S: QuantSimd, const BITS: u32, const NV: usize, I: Index, const WEIGHTED: bool>(
     batch: &Batch<I>,
     bags: &Bags<'_>,
     out_type: u8,
@@ -177,7 +161,7 @@ unsafe fn run<
         unsafe {
             std::ptr::write_bytes(batch.sparse, 0, batch.dim);
             if NV > 0 {
-                sum_block::<S, BITS, NV, I, WEIGHTED, RB>(
+                sum_block::<S, BITS, NV, I, WEIGHTED>(
                     batch,
                     bag,
                     range,
@@ -192,7 +176,7 @@ unsafe fn run<
                 let mut col = 0;
                 loop {
                     let width = (batch.dim - col).min(BLOCK * S::LANES);
-                    sum_block::<S, BITS, BLOCK, I, WEIGHTED, RB>(
+                    sum_block::<S, BITS, BLOCK, I, WEIGHTED>(
                         batch,
                         bag,
                         range.clone(),
@@ -233,7 +217,6 @@ unsafe fn sum_block<
     const NV: usize,
     I: Index,
     const WEIGHTED: bool,
-    const RB: usize,
 >(
     batch: &Batch<I>,
     bag: usize,
@@ -325,14 +308,9 @@ unsafe fn sum_block<
                 let count = row.add(batch.row_bytes).cast::<u32>().read_unaligned() as usize;
                 let entries = row.add(batch.row_bytes + COUNT_BYTES);
                 for n in 0..count {
-                    let entry = entries.add(n * (2 + RB));
+                    let entry = entries.add(n * ENTRY_BYTES);
                     let c = usize::from(entry.cast::<u16>().read_unaligned());
-                    let r = if RB == 2 {
-                        let h = entry.add(2).cast::<u16>().read_unaligned();
-                        S::widen_f16_pair(u32::from(h).to_le_bytes().as_ptr()).0
-                    } else {
-                        entry.add(2).cast::<f32>().read_unaligned()
-                    };
+                    let r = entry.add(2).cast::<f32>().read_unaligned();
                     let slot = batch.sparse.add(c);
                     *slot = if WEIGHTED {
                         w.mul_add(r, *slot)

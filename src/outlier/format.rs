@@ -81,6 +81,9 @@ pub struct OutlierTable<'a> {
 
 /// Bytes of a record's outlier count (a u32, which holds any count up to 65536).
 pub(crate) const COUNT_BYTES: usize = 4;
+/// Bytes of a record's outlier entry: a u16 column, then the residual as f32 (f16
+/// residuals widened exactly, so a kernel adds them without converting).
+pub(crate) const ENTRY_BYTES: usize = 6;
 
 /// One 64-byte cache line: the aligned unit of small tables' records.
 #[derive(Clone, Copy)]
@@ -99,7 +102,7 @@ enum Storage {
 
 /// The rows of a table with outliers as the kernels read them: `rows` records of `stride`
 /// bytes from a 64-byte boundary, record `r` = dense row `r`, its outlier count (u32) and
-/// its entries (u16 column, residual), in CSR order; then zeros up to the stride.
+/// its entries (u16 column, f32 residual), in CSR order; then zeros up to the stride.
 pub(crate) struct Records {
     storage: Storage,
     /// Bytes of the storage that are records: `rows · stride`.
@@ -143,7 +146,7 @@ fn record_stride(used: usize) -> usize {
 /// The rows a kernel reads: `bytes` holds one row every `stride` bytes from a 64-byte
 /// boundary (or the dense table's own alignment when there are no outliers); `used` bytes
 /// of each may be read. With `entries`, a row's dense bytes are followed by its outlier
-/// count (u32) and its entries (u16 column, residual); without, the rows are the dense
+/// count (u32) and its entries (u16 column, f32 residual); without, the rows are the dense
 /// part's and there are no outliers.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct RowRecords<'t> {
@@ -249,10 +252,10 @@ impl<'a> OutlierTable<'a> {
                 .max()
                 .unwrap_or(0),
         };
-        let (row_bytes, rb) = (self.dense.row_bytes(), self.residual.bytes());
+        let row_bytes = self.dense.row_bytes();
         let used = checked_add(
             row_bytes + COUNT_BYTES,
-            checked_mul(most, 2 + rb, what)?,
+            checked_mul(most, ENTRY_BYTES, what)?,
             what,
         )?;
         let stride = record_stride(used);
@@ -263,10 +266,10 @@ impl<'a> OutlierTable<'a> {
                 dense.copy_from_slice(self.dense.row(r));
                 let entries = self.entries(r);
                 sparse[..COUNT_BYTES].copy_from_slice(&(entries.len() as u32).to_le_bytes());
-                let slots = sparse[COUNT_BYTES..].chunks_exact_mut(2 + rb);
+                let slots = sparse[COUNT_BYTES..].chunks_exact_mut(ENTRY_BYTES);
                 for (slot, e) in slots.zip(entries) {
                     slot[..2].copy_from_slice(&self.columns[2 * e..2 * e + 2]);
-                    slot[2..].copy_from_slice(&self.residuals[rb * e..rb * (e + 1)]);
+                    slot[2..].copy_from_slice(&self.residual(e).to_le_bytes());
                 }
             }
         };
