@@ -45,7 +45,7 @@ pub const LARGE_TABLE_BYTES: usize = 1 << 30;
 pub const GATHER_ROW_BYTES: [usize; 6] = [32, 64, 128, 256, 512, 1024];
 
 /// The huge-page size `HugeBuffer` aligns to and asks for.
-const HUGE_PAGE: usize = 2 << 20;
+pub(crate) const HUGE_PAGE: usize = 2 << 20;
 
 /// What a [`Limit`] measures.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -631,6 +631,12 @@ impl HugeBuffer {
         Some(huge_bytes.min(self.len) as f64 / self.len.max(1) as f64)
     }
 }
+
+// SAFETY: a `HugeBuffer` owns its mapping alone, as a `Box<[u8]>` owns its bytes: moving
+// it to another thread moves the only owner, and `&HugeBuffer` gives only shared reads.
+unsafe impl Send for HugeBuffer {}
+// SAFETY: as for `Send`: shared references only read, and writes need `&mut`.
+unsafe impl Sync for HugeBuffer {}
 
 impl Deref for HugeBuffer {
     type Target = [u8];

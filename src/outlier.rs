@@ -29,6 +29,34 @@
 //! takes `32 + rows · row_bytes + 4 · (rows + 1) + nnz · (2 + residual bytes)` bytes: a Q4
 //! row of 384 is 196 bytes, and 4 outliers with f16 residuals add 4 + 16 = 20 bytes.
 //!
+//! # Execution layout
+//!
+//! The layout above is the interchange format; bag kernels read another, which every
+//! constructor builds from it (the serialized bytes and their checks do not change). Out of
+//! cache a bag is bound by the random cache lines it fetches, and the CSR arrays put a
+//! row's offsets, columns and residuals on lines of their own, away from its dense row. So
+//! a table with outliers owns one **record** per row at a fixed stride, from a 64-byte
+//! boundary (on 2 MiB pages where the OS grants them, once the records pass 2 MiB):
+//!
+//! | bytes of record `r` | content |
+//! |---|---|
+//! | `0..row_bytes` | dense row `r`, exactly as in the dense part |
+//! | next 4 | u32 `n`, row `r`'s outlier count |
+//! | next `6 · n` | its outliers in CSR order: u16 column, then the residual as f32 |
+//! | up to the stride | zeros |
+//!
+//! Residuals are f32 in the records whatever the table stores (an f16 widens exactly), so a
+//! kernel adds them without a conversion per outlier. The stride fits the row with the most outliers (for a threshold-chosen count, its cap
+//! `max` when some row reaches it), rounded up to a power of two up to 32 bytes or a
+//! multiple of 32 above, so that no record touches more cache lines than its bytes need:
+//! [`OutlierTable::record_bytes`]. For Q4 rows of 128 with 4 outliers, 68 + 4 + 24 = 96
+//! bytes (two lines, as the plain row's 68), against 88 bytes per row in the CSR form with
+//! f16 residuals; for Q4 rows of 384, 224 against 216. The table borrows the CSR
+//! bytes and owns the records ([`OutlierTable::owned_bytes`]): holding a table costs its
+//! serialized bytes plus the records. Few rows with many outliers make every record long;
+//! such tables pay the longest row's stride. A table without outliers owns nothing: its
+//! kernels read the dense part.
+//!
 //! # Use
 //!
 //! [`quantize_outliers`] (or [`quantize_outlier_rows`] over row ranges, for threads) builds
@@ -39,6 +67,7 @@
 mod format;
 mod quantize;
 
+pub(crate) use format::{COUNT_BYTES, ENTRY_BYTES};
 pub use format::{
     HEADER_BYTES, MAGIC, OutlierTable, ResidualType, Residuals, VERSION, sparse_bytes,
 };

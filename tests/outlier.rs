@@ -248,6 +248,77 @@ fn row_ranges_give_the_whole_table_and_zero_outliers_the_plain_bytes() {
     }
 }
 
+/// The kernels' records cost per row what the docs say (nothing without outliers), and a
+/// table whose records pass one huge page (2 MiB, so they live in a `HugeBuffer`) sums
+/// bit for bit as the reference on every level, with and without weights.
+#[test]
+fn records_cost_what_the_docs_say_and_large_tables_sum_exactly() {
+    use lowp::embedding::plan::{EmbeddingBagSpec, WeightsKind};
+    use lowp::outlier::OutlierEmbeddingBag;
+    use lowp::{Bags, Isa, Pooling, Weights};
+
+    let (rows, dim) = (24_000, 128);
+    let data = values(rows, dim);
+    let input = QuantInput::F32(&data);
+    let plain =
+        quantize_outliers(&OutlierOptions::new(Format::Q4, 0), input, rows, dim, None).unwrap();
+    assert_eq!(
+        (plain.table().record_bytes(), plain.table().owned_bytes()),
+        (68, 0)
+    );
+    let buf =
+        quantize_outliers(&OutlierOptions::new(Format::Q4, 4), input, rows, dim, None).unwrap();
+    let table = buf.table();
+    // 68 dense bytes + a 4-byte count + 4 × (2 + 4) = 96 bytes; the CSR (f16 residuals)
+    // takes 68 + 4 + 16 = 88 per row.
+    assert_eq!(table.record_bytes(), 96);
+    assert_eq!(table.owned_bytes(), rows * 96);
+    assert!(table.owned_bytes() >= 2 << 20);
+    assert_eq!(table.serialized_bytes(), HEADER_BYTES + rows * 88 + 4);
+
+    let mut rng = common::Lcg(11);
+    let indices: Vec<i64> = (0..2000).map(|_| rng.below(rows) as i64).collect();
+    let weights: Vec<f32> = (0..2000).map(|i| 0.25 + (i % 7) as f32).collect();
+    let offsets: Vec<i64> = (0..=20).map(|b| b * 100).collect();
+    for weighted in [false, true] {
+        let bags = Bags::from_offsets(&indices[..], &offsets[..]).unwrap();
+        let bags = if weighted {
+            bags.with_weights(Weights::PerIndex(&weights)).unwrap()
+        } else {
+            bags
+        };
+        let mut expected = vec![0f32; 20 * dim];
+        reference::embedding_bag_outlier(
+            &table,
+            &bags,
+            Pooling::Sum,
+            &mut Output::F32(&mut expected),
+            dim,
+        )
+        .unwrap();
+        for &isa in Isa::available() {
+            let plan = OutlierEmbeddingBag::new(EmbeddingBagSpec {
+                index: lowp::embedding::plan::IndexType::I64,
+                weights: if weighted {
+                    WeightsKind::PerIndex
+                } else {
+                    WeightsKind::None
+                },
+                isa: Some(isa),
+                ..EmbeddingBagSpec::new(Format::Q4, dim)
+            })
+            .unwrap();
+            let mut out = vec![0f32; 20 * dim];
+            plan.run(&table, &bags, Output::F32(&mut out), dim).unwrap();
+            let same = out
+                .iter()
+                .zip(&expected)
+                .all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(same, "{isa}, weighted {weighted}");
+        }
+    }
+}
+
 #[test]
 fn quantizer_errors_name_the_row() {
     let mut data = values(6, 8);

@@ -9,25 +9,24 @@
 //! `crate::reference::embedding_bag_outlier` defines. Adding scattered columns straight
 //! into the vector accumulators would need a spill per row.
 //!
-//! The sparse part costs random reads of its own: a row's two offsets, then its columns
-//! and residuals. While summing entry `i`, the row of entry `i + distance` has its dense
-//! bytes and its offsets prefetched; at entry `i + distance / 2` those offsets have
-//! arrived, are read, and the row's columns and residuals are prefetched. When every row
-//! has the same number of outliers the entries follow from the index, so the offsets are
-//! never read and the entries are prefetched with the dense row. Those extra random cache
-//! lines are what an outlier bag costs over a plain one once the table is out of cache
-//! (measured on the development machine, AVX-512, Q4 rows of 128: 0.98× the plain kernel's
-//! speed with no outliers, 0.61× with one per row, 0.45× with four). No intrinsics here.
+//! Kernels read the table's records, not its CSR arrays: a row's dense bytes, its outlier
+//! count and its entries (column, residual) in one record at a fixed stride, so the entry
+//! `distance` ahead is prefetched as one contiguous span, and summing a row touches no
+//! line but its record's. Out of cache a bag is bound by random lines: from the CSR arrays
+//! a row cost its dense lines plus one for its columns, one for its residuals (and one
+//! for its offsets, read before the others' addresses were known), and the kernel ran at
+//! 0.42× the plain Q4 kernel's speed with 4 outliers per Q4 row of 128 (AVX-512), where a
+//! 96-byte record takes the plain row's two lines. No intrinsics here.
 
 use std::ops::Range;
 
-use crate::arch::prefetch::{prefetch, prefetch_bytes};
+use crate::arch::prefetch::prefetch_bytes;
 use crate::arch::sls::{Index, OUT_BF16, OUT_F16, OUT_F32, ROW_F32, elem_bytes, store_block};
 use crate::arch::sls_quant::QuantSimd;
 use crate::embedding::plan::Prefetch;
 use crate::embedding::{Bags, IndexSlice, Output, Pooling, Weights};
 use crate::error::{Error, Result};
-use crate::outlier::{OutlierTable, ResidualType};
+use crate::outlier::{COUNT_BYTES, ENTRY_BYTES, OutlierTable};
 
 /// Vectors of the general (any dimension) path, as in the quantized kernels.
 const BLOCK: usize = 8;
@@ -40,16 +39,17 @@ const fn code_bytes<const BITS: u32>(elems: usize) -> usize {
 
 /// What stays fixed over one call.
 struct Batch<I> {
-    table: *const u8,
+    /// The table's records, one every `stride` bytes.
+    records: *const u8,
+    stride: usize,
+    /// Bytes of a record that may be read (prefetched).
+    used: usize,
+    /// Whether records hold outliers after their dense row (else there are none).
+    entries: bool,
     rows: usize,
     row_bytes: usize,
     data_bytes: usize,
     dim: usize,
-    offsets: *const u8,
-    columns: *const u8,
-    residuals: *const u8,
-    /// Outliers of every row when all rows have the same number, else `usize::MAX`.
-    per_row: usize,
     /// `dim` f32: the sparse sums of the bag being summed.
     sparse: *mut f32,
     indices: *const I,
@@ -58,21 +58,6 @@ struct Batch<I> {
     out: *mut u8,
     out_stride: usize,
     pooling: Pooling,
-}
-
-impl<I: Index> Batch<I> {
-    /// The entries of `row`'s outliers (`row < rows`).
-    #[inline(always)]
-    unsafe fn entries(&self, row: usize) -> Range<usize> {
-        if self.per_row != usize::MAX {
-            return self.per_row * row..self.per_row * (row + 1);
-        }
-        // SAFETY: the caller passes `row < rows`; the offsets hold `rows + 1` u32.
-        unsafe {
-            let at = self.offsets.add(4 * row).cast::<u32>();
-            at.read_unaligned() as usize..at.add(1).read_unaligned() as usize
-        }
-    }
 }
 
 /// Runs every bag of `bags` over the outlier `table` into `out` with vector type `S`, dense
@@ -111,17 +96,16 @@ pub(crate) unsafe fn embedding_bag<S: QuantSimd, const BITS: u32, const NV: usiz
         pooling: Pooling,
     ) -> Batch<I> {
         let dense = t.dense();
-        let (offsets, columns, residuals) = t.sparse_bytes();
+        let records = t.row_records();
         Batch {
-            table: dense.bytes().as_ptr(),
+            records: records.bytes.as_ptr(),
+            stride: records.stride,
+            used: records.used,
+            entries: records.entries,
             rows: dense.rows(),
             row_bytes: dense.row_bytes(),
             data_bytes: code_bytes::<BITS>(dense.dim()),
             dim: dense.dim(),
-            offsets: offsets.as_ptr(),
-            columns: columns.as_ptr(),
-            residuals: residuals.as_ptr(),
-            per_row: t.outliers_per_row().unwrap_or(usize::MAX),
             sparse,
             indices: ix.as_ptr(),
             num_indices: ix.len(),
@@ -136,22 +120,13 @@ pub(crate) unsafe fn embedding_bag<S: QuantSimd, const BITS: u32, const NV: usiz
         Weights::PerIndex(w) => Some((w.as_ptr(), true)),
         Weights::Positional(w) => Some((w.as_ptr(), false)),
     };
-    // Width, weighting and residual type are fixed per call: one monomorphized loop each.
+    // Width and weighting are fixed per call: one monomorphized loop each.
     macro_rules! go {
         ($ix:expr, $i:ty, $weighted:literal, $w:expr) => {{
             let b = batch::<BITS, $i>(table, sparse, $ix, prefetch, out_ptr, out_stride, pooling);
             // SAFETY: forwarded from this function's contract; `b` describes the same
             // table, indices and output, and `sparse` holds `dim` f32.
-            unsafe {
-                match table.residual_type() {
-                    ResidualType::F16 => {
-                        run::<S, BITS, NV, $i, $weighted, 2>(&b, bags, out_type, $w)
-                    }
-                    ResidualType::F32 => {
-                        run::<S, BITS, NV, $i, $weighted, 4>(&b, bags, out_type, $w)
-                    }
-                }
-            }
+            unsafe { run::<S, BITS, NV, $i, $weighted>(&b, bags, out_type, $w) }
         }};
     }
     match (bags.indices(), weights) {
@@ -162,16 +137,9 @@ pub(crate) unsafe fn embedding_bag<S: QuantSimd, const BITS: u32, const NV: usiz
     }
 }
 
-/// The bag loop for one index width, weighting and residual size `RB` (2: f16, 4: f32).
+/// The bag loop for one index width and weighting.
 #[inline(always)]
-unsafe fn run<
-    S: QuantSimd,
-    const BITS: u32,
-    const NV: usize,
-    I: Index,
-    const WEIGHTED: bool,
-    const RB: usize,
->(
+unsafe fn run<S: QuantSimd, const BITS: u32, const NV: usize, I: Index, const WEIGHTED: bool>(
     batch: &Batch<I>,
     bags: &Bags<'_>,
     out_type: u8,
@@ -193,7 +161,7 @@ unsafe fn run<
         unsafe {
             std::ptr::write_bytes(batch.sparse, 0, batch.dim);
             if NV > 0 {
-                sum_block::<S, BITS, NV, I, WEIGHTED, RB>(
+                sum_block::<S, BITS, NV, I, WEIGHTED>(
                     batch,
                     bag,
                     range,
@@ -208,7 +176,7 @@ unsafe fn run<
                 let mut col = 0;
                 loop {
                     let width = (batch.dim - col).min(BLOCK * S::LANES);
-                    sum_block::<S, BITS, BLOCK, I, WEIGHTED, RB>(
+                    sum_block::<S, BITS, BLOCK, I, WEIGHTED>(
                         batch,
                         bag,
                         range.clone(),
@@ -249,7 +217,6 @@ unsafe fn sum_block<
     const NV: usize,
     I: Index,
     const WEIGHTED: bool,
-    const RB: usize,
 >(
     batch: &Batch<I>,
     bag: usize,
@@ -265,21 +232,22 @@ unsafe fn sum_block<
     let col_bytes = col * BITS as usize / 8;
     let width = nv * S::LANES + tail;
     let first = col == 0;
-    // The first block fetches the scale and bias and the sparse part with its codes;
-    // later blocks find them in cache and fetch only their codes.
+    // The first block fetches the record from its codes' end (scale, bias, outliers) with
+    // its codes (the whole record when it is the only block); later blocks find those in
+    // cache and fetch only their codes.
     let (pf_from, pf_bytes) = if first && width == batch.dim {
-        (0, batch.row_bytes)
+        (0, batch.used)
     } else {
         (col_bytes, code_bytes::<BITS>(width))
     };
-    let pf_scale_bias = first && width != batch.dim;
+    let pf_rest = first && width != batch.dim;
     let hint = batch.prefetch.hint;
     let len = range.len();
     // SAFETY: indices are read within `range` (or clamped to the last one for prefetch);
-    // a row's dense bytes and offsets are read only after its index passed the bounds
-    // check, and its sparse entries lie within the arrays because the table's offsets were
-    // checked (monotonic, ending at the number of entries, columns below `dim`).
-    // Prefetches may name any address. The caller's contract covers weights and `out`.
+    // a record is read only after its index passed the bounds check, and its count and
+    // entries lie within it because the table built it from checked offsets (the count
+    // fits the record, columns are below `dim`). Prefetches may name any address. The
+    // caller's contract covers weights and `out`.
     unsafe {
         let mut acc = [S::zero(); NV];
         let mut acc_tail = S::zero();
@@ -298,37 +266,15 @@ unsafe fn sum_block<
                 let last = batch.num_indices - 1;
                 let ahead = (*batch.indices.add(i.saturating_add(distance).min(last))).widen();
                 let ahead_row = batch
-                    .table
-                    .wrapping_add((ahead as usize).wrapping_mul(batch.row_bytes));
+                    .records
+                    .wrapping_add((ahead as usize).wrapping_mul(batch.stride));
                 prefetch_bytes(ahead_row.wrapping_add(pf_from), pf_bytes, hint);
-                if pf_scale_bias {
-                    prefetch(ahead_row.wrapping_add(batch.data_bytes), hint);
-                }
-                if first {
-                    // With a fixed count per row the entries are known now; otherwise the
-                    // offsets are fetched now and read (and the entries fetched) halfway.
-                    let near = if batch.per_row != usize::MAX {
-                        ahead
-                    } else {
-                        prefetch(
-                            batch.offsets.wrapping_add((ahead as usize).wrapping_mul(4)),
-                            hint,
-                        );
-                        (*batch.indices.add(i.saturating_add(distance / 2).min(last))).widen()
-                    };
-                    // Reading the offsets needs a valid row; a bad index is reported when
-                    // its turn comes.
-                    if (near as u64) < batch.rows as u64 {
-                        let entries = batch.entries(near as usize);
-                        if !entries.is_empty() {
-                            let (start, n) = (entries.start, entries.len());
-                            prefetch_bytes(batch.columns.add(2 * start), 2 * n, hint);
-                            prefetch_bytes(batch.residuals.add(RB * start), RB * n, hint);
-                        }
-                    }
+                if pf_rest {
+                    let rest = ahead_row.wrapping_add(batch.data_bytes);
+                    prefetch_bytes(rest, batch.used - batch.data_bytes, hint);
                 }
             }
-            let row = batch.table.add(index as usize * batch.row_bytes);
+            let row = batch.records.add(index as usize * batch.stride);
             let scale_bias = row.add(batch.data_bytes);
             let (scale, bias) = if BITS == 8 {
                 (
@@ -358,24 +304,13 @@ unsafe fn sum_block<
                 let q = S::load_codes_part::<BITS>(codes.add(nv * vector_bytes), tail);
                 acc_tail = S::fma(s, q, S::add(acc_tail, b));
             }
-            if first {
-                for entry in batch.entries(index as usize) {
-                    let c =
-                        usize::from(batch.columns.add(2 * entry).cast::<u16>().read_unaligned());
-                    let r = if RB == 2 {
-                        let h = batch
-                            .residuals
-                            .add(2 * entry)
-                            .cast::<u16>()
-                            .read_unaligned();
-                        S::widen_f16_pair(u32::from(h).to_le_bytes().as_ptr()).0
-                    } else {
-                        batch
-                            .residuals
-                            .add(4 * entry)
-                            .cast::<f32>()
-                            .read_unaligned()
-                    };
+            if first && batch.entries {
+                let count = row.add(batch.row_bytes).cast::<u32>().read_unaligned() as usize;
+                let entries = row.add(batch.row_bytes + COUNT_BYTES);
+                for n in 0..count {
+                    let entry = entries.add(n * ENTRY_BYTES);
+                    let c = usize::from(entry.cast::<u16>().read_unaligned());
+                    let r = entry.add(2).cast::<f32>().read_unaligned();
                     let slot = batch.sparse.add(c);
                     *slot = if WEIGHTED {
                         w.mul_add(r, *slot)

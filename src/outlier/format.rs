@@ -1,7 +1,11 @@
-//! The outlier table's byte layout, its borrowed view and its checks.
+//! The outlier table's byte layout, its view and its checks, and the row records the
+//! kernels read.
+
+use std::sync::Arc;
 
 use crate::error::{Error, Result, checked_add, checked_mul};
 use crate::format::{Format, Plain, Table, as_bytes};
+use crate::limits::{HUGE_PAGE, HugeBuffer};
 
 impl Plain for u16 {}
 impl Plain for u32 {}
@@ -41,15 +45,27 @@ pub fn sparse_bytes(rows: usize, nnz: usize, residual: ResidualType) -> Result<u
     checked_add(offsets, entries, what)
 }
 
-/// A borrowed outlier-aware table: a plain quantized [`Table`] (the dense part) plus, in CSR
-/// form, a few exact corrections per row.
+/// An outlier-aware table: a plain quantized [`Table`] (the dense part) plus, in CSR form,
+/// a few exact corrections per row.
 ///
 /// Element `e` of row `r` decodes as `scale · q + bias` from the dense row, plus the
 /// residual of the outlier `(r, e)` when the row has one. The sparse part is `rows + 1`
 /// little-endian u32 offsets (row `r`'s outliers are entries `offsets[r]..offsets[r + 1]`),
 /// then `nnz` u16 columns, then `nnz` residuals (f16 or f32). Every constructor checks it
 /// (see [`OutlierTable::from_parts`]), so a kernel may trust it. Bytes need no alignment.
-#[derive(Clone, Copy, Debug)]
+///
+/// # Memory
+///
+/// The table borrows its dense and CSR arrays (zero-copy), and when it has outliers it
+/// also **owns a copy** built at construction, the rows as the bag kernels read them
+/// ([module docs](crate::outlier), "Execution layout"): one record per row holding its
+/// dense bytes and its outliers together, so a bag fetches both with one prefetch
+/// stream. That copy takes [`OutlierTable::record_bytes`] per row
+/// ([`OutlierTable::owned_bytes`] in all), on top of the borrowed
+/// [`OutlierTable::bytes_per_row`]: for Q4 rows of 128 with 4 f16 outliers, 96 bytes
+/// against the CSR's 88. A table without outliers owns nothing (its kernels read the
+/// dense part). Clones share the copy.
+#[derive(Clone, Debug)]
 pub struct OutlierTable<'a> {
     dense: Table<'a>,
     offsets: &'a [u8],
@@ -59,6 +75,85 @@ pub struct OutlierTable<'a> {
     nnz: usize,
     /// `Some(k)` when every row has exactly `k` outliers (`offsets[r] = k · r`).
     per_row: Option<usize>,
+    /// The kernels' records; `None` exactly when the table has no outliers.
+    records: Option<Arc<Records>>,
+}
+
+/// Bytes of a record's outlier count (a u32, which holds any count up to 65536).
+pub(crate) const COUNT_BYTES: usize = 4;
+/// Bytes of a record's outlier entry: a u16 column, then the residual as f32 (f16
+/// residuals widened exactly, so a kernel adds them without converting).
+pub(crate) const ENTRY_BYTES: usize = 6;
+
+/// One 64-byte cache line: the aligned unit of small tables' records.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Line([u8; 64]);
+
+impl Plain for Line {}
+
+/// Where the records live: in aligned lines on the heap, or, from one huge page of
+/// records up, in a [`HugeBuffer`] (2 MiB pages where the OS grants them, so random
+/// records cost no more page walks than the rows of a large dense table there).
+enum Storage {
+    Lines(Vec<Line>),
+    Huge(HugeBuffer),
+}
+
+/// The rows of a table with outliers as the kernels read them: `rows` records of `stride`
+/// bytes from a 64-byte boundary, record `r` = dense row `r`, its outlier count (u32) and
+/// its entries (u16 column, f32 residual), in CSR order; then zeros up to the stride.
+pub(crate) struct Records {
+    storage: Storage,
+    /// Bytes of the storage that are records: `rows · stride`.
+    len: usize,
+    stride: usize,
+    /// Bytes of the longest record (its row has the most outliers).
+    used: usize,
+}
+
+impl std::fmt::Debug for Records {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Records")
+            .field("len", &self.len)
+            .field("stride", &self.stride)
+            .field("used", &self.used)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Records {
+    fn bytes(&self) -> &[u8] {
+        match &self.storage {
+            Storage::Lines(lines) => &as_bytes(lines)[..self.len],
+            Storage::Huge(buffer) => &buffer[..self.len],
+        }
+    }
+}
+
+/// The stride of records of `used` bytes: with records from a 64-byte boundary, a stride
+/// that is a power of two up to 32 or a multiple of 32 above makes every record touch
+/// exactly `⌈used / 64⌉` cache lines, the fewest possible (a record of 88 bytes at a stride
+/// of 88 would straddle a third line for 3 rows in 8), for at most 31 bytes of padding.
+fn record_stride(used: usize) -> usize {
+    if used <= 32 {
+        used.next_power_of_two()
+    } else {
+        used.next_multiple_of(32)
+    }
+}
+
+/// The rows a kernel reads: `bytes` holds one row every `stride` bytes from a 64-byte
+/// boundary (or the dense table's own alignment when there are no outliers); `used` bytes
+/// of each may be read. With `entries`, a row's dense bytes are followed by its outlier
+/// count (u32) and its entries (u16 column, f32 residual); without, the rows are the dense
+/// part's and there are no outliers.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RowRecords<'t> {
+    pub(crate) bytes: &'t [u8],
+    pub(crate) stride: usize,
+    pub(crate) used: usize,
+    pub(crate) entries: bool,
 }
 
 /// Residual values of an outlier table, in either type.
@@ -82,6 +177,18 @@ impl<'a> OutlierTable<'a> {
     /// when the residuals are not as many as the columns; or when a row's columns are not
     /// strictly increasing and below `dim`.
     pub fn from_parts(
+        dense: Table<'a>,
+        offsets: &'a [u32],
+        columns: &'a [u16],
+        residuals: Residuals<'a>,
+    ) -> Result<Self> {
+        Self::parts_unbuilt(dense, offsets, columns, residuals)?.with_built_records()
+    }
+
+    /// The checks of [`OutlierTable::from_parts`] without building the kernels' records:
+    /// the caller gives the table the records of the same parts with
+    /// [`OutlierTable::sharing_records`] before any kernel sees it.
+    pub(crate) fn parts_unbuilt(
         dense: Table<'a>,
         offsets: &'a [u32],
         columns: &'a [u16],
@@ -118,6 +225,80 @@ impl<'a> OutlierTable<'a> {
             residual_bytes,
             residual,
         )
+    }
+
+    /// This table with its kernels' records built.
+    pub(crate) fn with_built_records(self) -> Result<Self> {
+        let records = self.build_records()?.map(Arc::new);
+        Ok(OutlierTable { records, ..self })
+    }
+
+    /// This table (from [`OutlierTable::parts_unbuilt`]) with `records`, which
+    /// [`OutlierTable::records`] of a table of the same parts returned.
+    pub(crate) fn sharing_records(self, records: Option<Arc<Records>>) -> Self {
+        OutlierTable { records, ..self }
+    }
+
+    /// The records of this checked table ([`Records`]), or `None` without outliers.
+    fn build_records(&self) -> Result<Option<Records>> {
+        if self.nnz == 0 {
+            return Ok(None);
+        }
+        let what = "outlier table records";
+        let most = match self.per_row {
+            Some(k) => k,
+            None => (0..self.rows())
+                .map(|r| self.entries(r).len())
+                .max()
+                .unwrap_or(0),
+        };
+        let row_bytes = self.dense.row_bytes();
+        let used = checked_add(
+            row_bytes + COUNT_BYTES,
+            checked_mul(most, ENTRY_BYTES, what)?,
+            what,
+        )?;
+        let stride = record_stride(used);
+        let len = checked_mul(self.rows(), stride, what)?;
+        let fill = |bytes: &mut [u8]| {
+            for (r, record) in bytes.chunks_exact_mut(stride).enumerate() {
+                let (dense, sparse) = record.split_at_mut(row_bytes);
+                dense.copy_from_slice(self.dense.row(r));
+                let entries = self.entries(r);
+                sparse[..COUNT_BYTES].copy_from_slice(&(entries.len() as u32).to_le_bytes());
+                let slots = sparse[COUNT_BYTES..].chunks_exact_mut(ENTRY_BYTES);
+                for (slot, e) in slots.zip(entries) {
+                    slot[..2].copy_from_slice(&self.columns[2 * e..2 * e + 2]);
+                    slot[2..].copy_from_slice(&self.residual(e).to_le_bytes());
+                }
+            }
+        };
+        // A failed huge mapping leaves the records on the heap: slower, never wrong.
+        let huge = (len >= HUGE_PAGE)
+            .then(|| HugeBuffer::new(len).ok())
+            .flatten();
+        let storage = match huge {
+            Some(mut buffer) => {
+                fill(&mut buffer[..]);
+                Storage::Huge(buffer)
+            }
+            None => {
+                let mut bytes = vec![0u8; len];
+                fill(&mut bytes);
+                let lines = bytes.chunks(64).map(|chunk| {
+                    let mut line = [0u8; 64];
+                    line[..chunk.len()].copy_from_slice(chunk);
+                    Line(line)
+                });
+                Storage::Lines(lines.collect())
+            }
+        };
+        Ok(Some(Records {
+            storage,
+            len,
+            stride,
+            used,
+        }))
     }
 
     /// A table from its serialized form (the [module](crate::outlier) layout, version 1),
@@ -188,7 +369,8 @@ impl<'a> OutlierTable<'a> {
             columns,
             residuals,
             residual,
-        )
+        )?
+        .with_built_records()
     }
 
     /// Checks the sparse arrays (little-endian bytes, `offsets` of `rows + 1` entries,
@@ -221,6 +403,7 @@ impl<'a> OutlierTable<'a> {
             residual,
             nnz,
             per_row: None,
+            records: None,
         };
         if table.offset(0) != 0 {
             return Err(Error::InvalidOutliers {
@@ -315,9 +498,7 @@ impl<'a> OutlierTable<'a> {
         self.nnz
     }
 
-    /// `Some(k)` when every row has exactly `k` outliers. Kernels then find a row's
-    /// outliers at entry `k · row` without reading the offsets: one random cache line less
-    /// per row.
+    /// `Some(k)` when every row has exactly `k` outliers.
     pub fn outliers_per_row(&self) -> Option<usize> {
         self.per_row
     }
@@ -367,9 +548,43 @@ impl<'a> OutlierTable<'a> {
         }
     }
 
-    /// The raw little-endian arrays: offsets, columns, residuals (for kernels).
-    pub(crate) fn sparse_bytes(&self) -> (&'a [u8], &'a [u8], &'a [u8]) {
-        (self.offsets, self.columns, self.residuals)
+    /// Bytes per row of the records the bag kernels read: the dense row, the outlier
+    /// count and room for the most outliers any row has, rounded up so that no record
+    /// touches more cache lines than its bytes need ([module docs](crate::outlier),
+    /// "Execution layout"). The dense row's bytes when the table has no outliers.
+    pub fn record_bytes(&self) -> usize {
+        self.records
+            .as_ref()
+            .map_or(self.dense.row_bytes(), |r| r.stride)
+    }
+
+    /// Bytes the table owns: its records, `rows ·` [`OutlierTable::record_bytes`], or 0
+    /// without outliers (everything else is borrowed).
+    pub fn owned_bytes(&self) -> usize {
+        self.records.as_ref().map_or(0, |r| r.len)
+    }
+
+    /// The records a kernel reads (the dense rows themselves when there are no outliers).
+    pub(crate) fn row_records(&self) -> RowRecords<'_> {
+        match &self.records {
+            Some(r) => RowRecords {
+                bytes: r.bytes(),
+                stride: r.stride,
+                used: r.used,
+                entries: true,
+            },
+            None => RowRecords {
+                bytes: self.dense.bytes(),
+                stride: self.dense.row_bytes(),
+                used: self.dense.row_bytes(),
+                entries: false,
+            },
+        }
+    }
+
+    /// The records built for this table, to share with a table of the same parts.
+    pub(crate) fn records(&self) -> Option<Arc<Records>> {
+        self.records.clone()
     }
 
     /// The serialized form (header, dense part, offsets, columns, residuals), which

@@ -2,13 +2,14 @@
 //! kept exact as residuals, and the rest is quantized on its own, tighter range.
 
 use std::ops::Range;
+use std::sync::Arc;
 
 use half::f16;
 
 use crate::error::{Error, Result, checked_mul};
 use crate::format::{Format, read_f16, read_f32};
 use crate::isa::Isa;
-use crate::outlier::format::{OutlierTable, ResidualType, Residuals};
+use crate::outlier::format::{OutlierTable, Records, ResidualType, Residuals};
 use crate::quantize::{Clipping, QuantInput};
 use crate::reference::quantize::{
     RowParams, check_finite, greedy_params, min_max, row_params, write_row,
@@ -73,7 +74,8 @@ enum ResidualVec {
     F32(Vec<f32>),
 }
 
-/// An owned outlier table, as the quantizer builds it.
+/// An owned outlier table, as the quantizer builds it: its arrays, and the kernels'
+/// records built once, which every [`OutlierTableBuf::table`] view shares.
 #[derive(Clone, Debug)]
 pub struct OutlierTableBuf {
     format: Format,
@@ -83,6 +85,7 @@ pub struct OutlierTableBuf {
     offsets: Vec<u32>,
     columns: Vec<u16>,
     residuals: ResidualVec,
+    records: Option<Arc<Records>>,
 }
 
 impl OutlierTableBuf {
@@ -131,7 +134,7 @@ impl OutlierTableBuf {
                 ResidualVec::F16(residuals.iter().map(|&r| f16::from_f32(r)).collect())
             }
         };
-        let table = OutlierTableBuf {
+        let mut table = OutlierTableBuf {
             format: options.format,
             rows,
             dim,
@@ -139,24 +142,28 @@ impl OutlierTableBuf {
             offsets,
             columns,
             residuals,
+            records: None,
         };
-        table.try_table()?;
+        let records = table.unbuilt()?.with_built_records()?.records();
+        table.records = records;
         Ok(table)
     }
 
-    fn try_table(&self) -> Result<OutlierTable<'_>> {
+    /// The checked view without records.
+    fn unbuilt(&self) -> Result<OutlierTable<'_>> {
         let dense = crate::format::Table::new(self.format, self.rows, self.dim, &self.dense)?;
         let residuals = match &self.residuals {
             ResidualVec::F16(r) => Residuals::F16(r),
             ResidualVec::F32(r) => Residuals::F32(r),
         };
-        OutlierTable::from_parts(dense, &self.offsets, &self.columns, residuals)
+        OutlierTable::parts_unbuilt(dense, &self.offsets, &self.columns, residuals)
     }
 
-    /// The borrowed view.
+    /// The view, sharing this table's records.
     pub fn table(&self) -> OutlierTable<'_> {
-        self.try_table()
+        self.unbuilt()
             .expect("an OutlierTableBuf is checked when it is built and never changes")
+            .sharing_records(self.records.clone())
     }
 }
 
