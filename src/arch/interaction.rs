@@ -179,8 +179,8 @@ struct Scratch {
 
 thread_local! {
     /// Each thread's scratch, kept from call to call (it only grows, to two panels of the
-    /// largest problem run: 0.44 MiB at F = 27, d = 128). Allocated and zeroed per call, it
-    /// took about a seventh of a call at B = 64, F = 27, d = 128.
+    /// largest problem run and the rest: 0.47 MiB at F = 27, d = 128). Allocated and
+    /// zeroed per call, it took about a seventh of a call at B = 64, F = 27, d = 128.
     static SCRATCH: Cell<Scratch> = Cell::new(Scratch::default());
 }
 
