@@ -17,16 +17,16 @@
 //! nothing. The tiles run over the panel `KC` elements at a time, all of them per pass, so
 //! that the pass's panel and the accumulators of every pair (`pairs × LANES` f32 between
 //! passes) stay in L1; at the end one more transpose per `LANES` pairs turns the
-//! accumulators back into each sample's output row.
+//! accumulators back into each sample's output row. The transposes of the next block go
+//! into a second panel, spread over the current block's tiles.
 //!
 //! Lanes past the end of the batch repeat its last sample and are not stored.
 
+use std::cell::Cell;
 use std::ops::Range;
 
-use crate::arch::prefetch::prefetch;
 use crate::arch::sls::{ROW_BF16, ROW_F32, Simd, elem_bytes};
 use crate::embedding::Output;
-use crate::embedding::plan::PrefetchHint;
 use crate::interaction::{InteractionProblem, Vectors};
 
 /// Elements of every vector per pass of the tiles: a pass's panel (`F` vectors × `KC` × 16
@@ -64,6 +64,7 @@ pub(crate) fn scratch_len(
 ) -> Option<usize> {
     let (panel, acc, _, rows) = scratch_parts(features, dim, pairs, row_len, MAX_LANES)?;
     panel
+        .checked_mul(2)?
         .checked_add(acc)?
         .checked_add(rows)?
         .checked_add(MAX_LANES)
@@ -112,37 +113,35 @@ pub(crate) unsafe fn interaction<S: Transpose, const G: usize>(
         lanes,
     )
     .expect("InteractionProblem::new checked the scratch size");
+    let mut scratch = SCRATCH.take();
+    let floats = 2 * panel_len + acc_len + rows_len + MAX_LANES;
+    if scratch.floats.len() < floats {
+        scratch.floats.resize(floats, 0.0);
+    }
+    scratch.starts.resize(problem.features * lanes, 0);
     // Aligned to whole cache lines: a vector load that straddles two lines costs about
-    // twice as much, and the tiles load from the panel and the accumulators all the time.
-    let mut scratch = vec![0f32; panel_len + acc_len + rows_len + MAX_LANES];
-    let skip = scratch.as_ptr().align_offset(MAX_LANES * 4).min(MAX_LANES);
-    let (panel, rest) = scratch[skip..].split_at_mut(panel_len);
+    // twice as much, and the tiles load from the panels and the accumulators all the time.
+    let skip = scratch
+        .floats
+        .as_ptr()
+        .align_offset(MAX_LANES * 4)
+        .min(MAX_LANES);
+    let (mut panel, rest) = scratch.floats[skip..floats].split_at_mut(panel_len);
+    let (next_panel, rest) = rest.split_at_mut(panel_len);
     let (acc, rows) = rest.split_at_mut(acc_len);
-    // Where vector `f` of lane `s` starts in its buffer: `starts[f · LANES + s]`.
-    let mut starts = vec![0usize; problem.features * lanes];
-    let mut ahead = Ahead::new(problem, lanes, G);
+    // Past each row's triangle, the row padding: zeros, whatever an earlier call left.
+    rows.fill(0.0);
+    let mut next = NextBlock::new(problem, lanes, G, next_panel, &mut scratch.starts);
     let mut b0 = samples.start;
+    let first = (samples.end - b0).min(lanes);
+    next.aim(problem, b0, first);
+    // SAFETY: the first block is inside the batch; the CPU runs `S` (the caller's contract).
+    unsafe { next.finish::<S>(problem) };
+    std::mem::swap(&mut panel, &mut next.panel);
     while b0 < samples.end {
         let n = (samples.end - b0).min(lanes);
-        lane_starts(problem, b0, n, &mut starts);
-        ahead.start_block(problem, b0 + n..samples.end);
-        for f in 0..problem.features {
-            let (src, _) = problem.vector(b0, f);
-            let lane_starts = &starts[f * lanes..(f + 1) * lanes];
-            // SAFETY: every lane's vector holds `d` elements from its start (the problem's
-            // checks); the panel holds `F` vectors × `d` (padded to `KC`) × LANES; the CPU
-            // runs `S`.
-            unsafe {
-                match src {
-                    Vectors::F32(v) => {
-                        to_panel::<S, ROW_F32>(problem, v.as_ptr().cast(), lane_starts, f, panel)
-                    }
-                    Vectors::Bf16(v) => {
-                        to_panel::<S, ROW_BF16>(problem, v.as_ptr().cast(), lane_starts, f, panel)
-                    }
-                }
-            }
-        }
+        // While this block's tiles run, the next block is transposed into the other panel.
+        next.aim(problem, b0 + n, (samples.end - (b0 + n)).min(lanes));
         acc.fill(0.0);
         for (c, chunk) in panel
             .chunks_exact(problem.features * KC * lanes)
@@ -153,17 +152,149 @@ pub(crate) unsafe fn interaction<S: Transpose, const G: usize>(
             // `pairs` (padded) × LANES; the CPU runs `S` and `G ≤ 4` (the caller's contract).
             unsafe {
                 if problem.diagonal {
-                    triangle::<S, G, true>(problem, chunk, klen, acc, &mut ahead);
+                    triangle::<S, G, true>(problem, chunk, klen, acc, &mut next);
                 } else {
-                    triangle::<S, G, false>(problem, chunk, klen, acc, &mut ahead);
+                    triangle::<S, G, false>(problem, chunk, klen, acc, &mut next);
                 }
             }
         }
+        // SAFETY: as `between_tiles`.
+        unsafe { next.finish::<S>(problem) };
         // SAFETY: `acc` holds the block's finished dot products; `rows` holds `LANES` rows
         // of `width ≥ d + pairs (padded)` elements; samples `b0 .. b0 + n` are in the batch.
         unsafe { write_rows::<S>(problem, acc, rows, width, b0, n, out) };
+        std::mem::swap(&mut panel, &mut next.panel);
         b0 += n;
     }
+    SCRATCH.set(scratch);
+}
+
+/// The scratch of [`interaction`]: f32 for the two panels, the accumulators and the output
+/// rows; where each lane's vectors start.
+#[derive(Default)]
+struct Scratch {
+    floats: Vec<f32>,
+    starts: Vec<usize>,
+}
+
+thread_local! {
+    /// Each thread's scratch, kept from call to call (it only grows, to two panels of the
+    /// largest problem run and the rest: 0.47 MiB at F = 27, d = 128). Allocated and
+    /// zeroed per call, it took about a seventh of a call at B = 64, F = 27, d = 128.
+    static SCRATCH: Cell<Scratch> = Cell::new(Scratch::default());
+}
+
+/// The transposes of the next block of samples into its panel, a few before each tile of
+/// the current block. Done all at once between blocks, the transposes wait on their loads
+/// (a block's `F × LANES` vectors, from L3 at large batches) with nothing to overlap them,
+/// which took a software prefetch of the next block into L2; spread over the tiles, the
+/// loads run under the FMAs while the hardware prefetchers follow the `LANES` sequential
+/// streams, and that prefetch measured slower (its misses hold the fill buffers).
+struct NextBlock<'s> {
+    /// The panel being filled.
+    panel: &'s mut [f32],
+    /// Where vector `f` of lane `s` starts in its buffer: `starts[f · LANES + s]`.
+    starts: &'s mut [usize],
+    /// The block's first sample.
+    b0: usize,
+    /// The next transpose: vector `f`, elements `k ..`; `f = F` when all are done.
+    f: usize,
+    k: usize,
+    /// Transposes before each tile: a block's over the tiles of one block.
+    per_tile: usize,
+}
+
+impl<'s> NextBlock<'s> {
+    fn new(
+        problem: &InteractionProblem<'_>,
+        lanes: usize,
+        g: usize,
+        panel: &'s mut [f32],
+        starts: &'s mut [usize],
+    ) -> NextBlock<'s> {
+        let transposes = problem.features * problem.dim.div_ceil(lanes);
+        NextBlock {
+            panel,
+            starts,
+            b0: 0,
+            f: problem.features,
+            k: 0,
+            per_tile: transposes.div_ceil(tiles_per_block(problem, g).max(1)),
+        }
+    }
+
+    /// Aims at the block of samples `b0 .. b0 + n` (nothing to do when `n = 0`).
+    fn aim(&mut self, problem: &InteractionProblem<'_>, b0: usize, n: usize) {
+        (self.b0, self.f, self.k) = (b0, if n == 0 { problem.features } else { 0 }, 0);
+        if n > 0 {
+            lane_starts(problem, b0, n, self.starts);
+        }
+    }
+
+    /// The next `per_tile` transposes.
+    ///
+    /// # Safety
+    ///
+    /// The CPU runs `S`; the block aimed at is inside the batch.
+    #[inline(always)]
+    unsafe fn step<S: Transpose>(&mut self, problem: &InteractionProblem<'_>) {
+        for _ in 0..self.per_tile {
+            if self.f == problem.features {
+                return;
+            }
+            // SAFETY: the caller's contract.
+            unsafe { self.transpose::<S>(problem) };
+        }
+    }
+
+    /// The transposes left.
+    ///
+    /// # Safety
+    ///
+    /// As [`NextBlock::step`].
+    #[inline(always)]
+    unsafe fn finish<S: Transpose>(&mut self, problem: &InteractionProblem<'_>) {
+        while self.f < problem.features {
+            // SAFETY: the caller's contract.
+            unsafe { self.transpose::<S>(problem) };
+        }
+    }
+
+    /// One transpose: elements `k .. k + LANES` of vector `f` of every lane.
+    ///
+    /// # Safety
+    ///
+    /// As [`NextBlock::step`], with `f < F`.
+    #[inline(always)]
+    unsafe fn transpose<S: Transpose>(&mut self, problem: &InteractionProblem<'_>) {
+        let (f, k, lanes) = (self.f, self.k, S::LANES);
+        let (src, _) = problem.vector(self.b0, f);
+        let starts = &self.starts[f * lanes..(f + 1) * lanes];
+        // SAFETY: every lane's vector holds `d > k` elements from its start (the problem's
+        // checks); the panel holds `F` vectors × `d` (padded to `KC`) × LANES; the CPU runs
+        // `S`.
+        unsafe {
+            match src {
+                Vectors::F32(v) => {
+                    to_panel::<S, ROW_F32>(problem, v.as_ptr().cast(), starts, f, k, self.panel)
+                }
+                Vectors::Bf16(v) => {
+                    to_panel::<S, ROW_BF16>(problem, v.as_ptr().cast(), starts, f, k, self.panel)
+                }
+            }
+        }
+        self.k += lanes;
+        if self.k >= problem.dim {
+            (self.f, self.k) = (f + 1, 0);
+        }
+    }
+}
+
+/// Tiles of `G × G` pairs per block: each row group has one per group at or left of it,
+/// in each pass of `KC` elements.
+fn tiles_per_block(problem: &InteractionProblem<'_>, g: usize) -> usize {
+    let groups = problem.features.div_ceil(g);
+    (groups * (groups + 1) / 2) * problem.dim.div_ceil(KC)
 }
 
 /// Fills `starts[f · LANES + s]` with the element where vector `f` of lane `s` starts, for
@@ -177,140 +308,53 @@ fn lane_starts(problem: &InteractionProblem<'_>, b0: usize, n: usize, starts: &m
     }
 }
 
-/// Software prefetch of the next block's vectors into L2, a few cache lines before each
-/// tile. A block's transposes read `F × LANES` vectors of `d` elements scattered over
-/// the batch (one stream per lane and vector), which the hardware prefetchers follow too
-/// late: without this the transposes wait on L3 or memory for about half the run at
-/// B = 2048, F = 27, d = 128. Spread over the tiles, the prefetches overlap the FMAs.
-struct Ahead {
-    /// Byte ranges `[start, end)` of the next block's vectors, start rounded down to a line.
-    ranges: Vec<(usize, usize)>,
-    /// The range being prefetched, and the next line address in it.
-    range: usize,
-    next: usize,
-    /// Lines to prefetch before each tile: all of a block's lines over its tiles.
-    per_tile: usize,
-    lanes: usize,
-}
-
-/// Bytes of a cache line.
-const LINE: usize = 64;
-
-impl Ahead {
-    fn new(problem: &InteractionProblem<'_>, lanes: usize, g: usize) -> Ahead {
-        let groups = problem.features.div_ceil(g);
-        // Each row group has one tile per group at or left of it.
-        let tiles = (groups * (groups + 1) / 2) * problem.dim.div_ceil(KC);
-        // Lines of a block at two bytes per element at least, plus one per vector for
-        // misalignment; f32 vectors have twice as many, which `per_tile` takes as it is.
-        let lines = problem.features * lanes * (problem.dim * 4 / LINE + 1);
-        Ahead {
-            ranges: Vec::with_capacity(problem.features * lanes),
-            range: 0,
-            next: 0,
-            per_tile: lines.div_ceil(tiles.max(1)),
-            lanes,
-        }
-    }
-
-    /// Aims at the first block of `rest` (nothing when it is empty).
-    fn start_block(&mut self, problem: &InteractionProblem<'_>, rest: Range<usize>) {
-        self.ranges.clear();
-        self.range = 0;
-        if rest.is_empty() {
-            return;
-        }
-        let n = rest.len().min(self.lanes);
-        for f in 0..problem.features {
-            for b in rest.start..rest.start + n {
-                let (src, start) = problem.vector(b, f);
-                let (base, elem) = match src {
-                    Vectors::F32(v) => (v.as_ptr() as usize, 4),
-                    Vectors::Bf16(v) => (v.as_ptr() as usize, 2),
-                };
-                let begin = base + start * elem;
-                self.ranges
-                    .push((begin & !(LINE - 1), begin + problem.dim * elem));
-            }
-        }
-        self.next = self.ranges.first().map_or(0, |r| r.0);
-    }
-
-    /// Prefetches the next `per_tile` lines.
-    #[inline(always)]
-    fn step(&mut self) {
-        let mut left = self.per_tile;
-        while left > 0 {
-            let Some(&(_, end)) = self.ranges.get(self.range) else {
-                return;
-            };
-            // The lines left in this range, without touching `self` per line.
-            let mut next = self.next;
-            while next < end && left > 0 {
-                prefetch(next as *const u8, PrefetchHint::L2);
-                next += LINE;
-                left -= 1;
-            }
-            self.next = next;
-            if next >= end {
-                self.range += 1;
-                if let Some(&(begin, _)) = self.ranges.get(self.range) {
-                    self.next = begin;
-                }
-            }
-        }
-    }
-}
-
-/// Transposes vector `f` of every lane (format `FMT`, lane `s`'s vector starting at element
-/// `starts[s]` of `base`) into the panel: element `k` of it goes to lane `s` of the panel's
-/// vector `(k / KC, f, k % KC)`.
+/// Transposes elements `k .. k + LANES` (or to `d`) of vector `f` of every lane (format
+/// `FMT`, lane `s`'s vector starting at element `starts[s]` of `base`) into the panel:
+/// element `k + c` of it goes to lane `s` of the panel's vector `((k + c) / KC, f, (k + c) %
+/// KC)`.
 ///
 /// # Safety
 ///
 /// The CPU runs `S`; `starts` has `LANES` entries and elements `starts[s] .. + d` of `base`
-/// are readable; `panel` holds `⌈d / KC⌉ · F · KC · LANES` elements.
+/// are readable; `k < d`; `panel` holds `⌈d / KC⌉ · F · KC · LANES` elements.
 #[inline(always)]
 unsafe fn to_panel<S: Transpose, const FMT: u8>(
     problem: &InteractionProblem<'_>,
     base: *const u8,
     starts: &[usize],
     f: usize,
+    k: usize,
     panel: &mut [f32],
 ) {
-    let (lanes, d) = (S::LANES, problem.dim);
-    let mut k = 0;
-    while k < d {
-        let m = lanes.min(d - k);
-        // SAFETY: `S::zero` needs only the CPU support the caller guarantees.
-        let mut r = [unsafe { S::zero() }; MAX_LANES];
-        for (s, v) in r[..lanes].iter_mut().enumerate() {
-            // SAFETY: `m` elements from `starts[s] + k` are among the `d` the caller
-            // provides (`k + m ≤ d`).
-            unsafe {
-                let p = base.add((starts[s] + k) * elem_bytes(FMT));
-                *v = if m == lanes {
-                    S::load::<FMT>(p)
-                } else {
-                    S::load_part::<FMT>(p, m)
-                };
-            }
-        }
-        // `KC` is a multiple of `LANES`, so elements `k .. k + m` are consecutive vectors
-        // of one pass.
-        let at = ((k / KC * problem.features + f) * KC + k % KC) * lanes;
-        // SAFETY: the CPU runs `S`; elements `k .. k + m` of vector `f` are inside the panel.
+    let lanes = S::LANES;
+    let m = lanes.min(problem.dim - k);
+    // SAFETY: `S::zero` needs only the CPU support the caller guarantees.
+    let mut r = [unsafe { S::zero() }; MAX_LANES];
+    for (s, v) in r[..lanes].iter_mut().enumerate() {
+        // SAFETY: `m` elements from `starts[s] + k` are among the `d` the caller provides
+        // (`k + m ≤ d`).
         unsafe {
-            S::transpose(&mut r);
-            // All `LANES` with a test, not a loop to `m`: that loop would become a `memcpy`
-            // from `r` in memory instead of stores from registers.
-            for (c, &v) in r[..lanes].iter().enumerate() {
-                if m == lanes || c < m {
-                    S::store::<ROW_F32>(panel.as_mut_ptr().add(at + c * lanes).cast(), v);
-                }
+            let p = base.add((starts[s] + k) * elem_bytes(FMT));
+            *v = if m == lanes {
+                S::load::<FMT>(p)
+            } else {
+                S::load_part::<FMT>(p, m)
+            };
+        }
+    }
+    // `KC` is a multiple of `LANES` and `k` of `LANES`, so elements `k .. k + m` are
+    // consecutive vectors of one pass.
+    let at = ((k / KC * problem.features + f) * KC + k % KC) * lanes;
+    // SAFETY: the CPU runs `S`; elements `k .. k + m` of vector `f` are inside the panel.
+    unsafe {
+        S::transpose(&mut r);
+        // All `LANES` with a test, not a loop to `m`: that loop would become a `memcpy`
+        // from `r` in memory instead of stores from registers.
+        for (c, &v) in r[..lanes].iter().enumerate() {
+            if m == lanes || c < m {
+                S::store::<ROW_F32>(panel.as_mut_ptr().add(at + c * lanes).cast(), v);
             }
         }
-        k += m;
     }
 }
 
@@ -323,12 +367,12 @@ unsafe fn to_panel<S: Transpose, const FMT: u8>(
 /// The CPU runs `S`; `panel` holds `klen ≤ KC` elements of each of the `F` vectors;
 /// `acc` holds `pairs` (padded to whole vectors) × LANES elements; `1 ≤ G ≤ 4`.
 #[inline(always)]
-unsafe fn triangle<S: Simd, const G: usize, const DIAG: bool>(
+unsafe fn triangle<S: Transpose, const G: usize, const DIAG: bool>(
     problem: &InteractionProblem<'_>,
     panel: &[f32],
     klen: usize,
     acc: &mut [f32],
-    ahead: &mut Ahead,
+    next: &mut NextBlock<'_>,
 ) {
     let f_count = problem.features;
     let mut i0 = 0;
@@ -337,10 +381,10 @@ unsafe fn triangle<S: Simd, const G: usize, const DIAG: bool>(
         // SAFETY: the caller's contract, with `i0 + R ≤ F` in each arm.
         unsafe {
             match rows {
-                r if r == G => row_group::<S, G, G, DIAG>(problem, panel, klen, acc, ahead, i0),
-                1 => row_group::<S, G, 1, DIAG>(problem, panel, klen, acc, ahead, i0),
-                2 => row_group::<S, G, 2, DIAG>(problem, panel, klen, acc, ahead, i0),
-                _ => row_group::<S, G, 3, DIAG>(problem, panel, klen, acc, ahead, i0),
+                r if r == G => row_group::<S, G, G, DIAG>(problem, panel, klen, acc, next, i0),
+                1 => row_group::<S, G, 1, DIAG>(problem, panel, klen, acc, next, i0),
+                2 => row_group::<S, G, 2, DIAG>(problem, panel, klen, acc, next, i0),
+                _ => row_group::<S, G, 3, DIAG>(problem, panel, klen, acc, next, i0),
             }
         }
         i0 += G;
@@ -354,24 +398,24 @@ unsafe fn triangle<S: Simd, const G: usize, const DIAG: bool>(
 ///
 /// As [`triangle`], with `i0 + R ≤ F`.
 #[inline(always)]
-unsafe fn row_group<S: Simd, const G: usize, const R: usize, const DIAG: bool>(
+unsafe fn row_group<S: Transpose, const G: usize, const R: usize, const DIAG: bool>(
     problem: &InteractionProblem<'_>,
     panel: &[f32],
     klen: usize,
     acc: &mut [f32],
-    ahead: &mut Ahead,
+    next: &mut NextBlock<'_>,
     i0: usize,
 ) {
     // SAFETY: every tile's columns are below `i0` or its rows; the caller's contract.
     unsafe {
-        ahead.step();
+        next.step::<S>(problem);
         if i0 == 0 {
             return tile::<S, R, 0, true, DIAG>(problem, panel, klen, acc, i0, 0);
         }
         let mut j0 = 0;
         while j0 + G < i0 {
             tile::<S, R, G, false, DIAG>(problem, panel, klen, acc, i0, j0);
-            ahead.step();
+            next.step::<S>(problem);
             j0 += G;
         }
         tile::<S, R, G, true, DIAG>(problem, panel, klen, acc, i0, j0);

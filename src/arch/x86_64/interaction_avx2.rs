@@ -17,24 +17,28 @@ impl Transpose for Avx2 {
         // SAFETY: shuffles only; the trait's contract: the CPU has AVX2.
         unsafe {
             // t[2p] = rows 2p, 2p+1 interleaved at columns 0, 1 | 4, 5; t[2p+1] at 2, 3 | 6, 7.
-            let t: [__m256; 8] = std::array::from_fn(|i| {
+            // (Loops, not `array::from_fn`: a closure the inliner leaves out of line is
+            // compiled without AVX2 and calls every intrinsic.)
+            let mut t = [_mm256_setzero_ps(); 8];
+            for (i, t_i) in t.iter_mut().enumerate() {
                 let (a, b) = (r[i & !1], r[i | 1]);
-                if i % 2 == 0 {
+                *t_i = if i % 2 == 0 {
                     _mm256_unpacklo_ps(a, b)
                 } else {
                     _mm256_unpackhi_ps(a, b)
-                }
-            });
+                };
+            }
             // s[4h + c] = column c (| c + 4) of rows 4h .. 4h + 3.
-            let s: [__m256; 8] = std::array::from_fn(|i| {
+            let mut s = [_mm256_setzero_ps(); 8];
+            for (i, s_i) in s.iter_mut().enumerate() {
                 let (h, c) = (i / 4, i % 4);
                 let (a, b) = (t[4 * h + c / 2], t[4 * h + 2 + c / 2]);
-                if c % 2 == 0 {
+                *s_i = if c % 2 == 0 {
                     _mm256_shuffle_ps::<0x44>(a, b)
                 } else {
                     _mm256_shuffle_ps::<0xEE>(a, b)
-                }
-            });
+                };
+            }
             for c in 0..4 {
                 r[c] = _mm256_permute2f128_ps::<0x20>(s[c], s[4 + c]);
                 r[c + 4] = _mm256_permute2f128_ps::<0x31>(s[c], s[4 + c]);

@@ -26,24 +26,28 @@ impl Transpose for Avx512 {
         unsafe {
             // t[2p] lane L = r[2p][4L], r[2p+1][4L], r[2p][4L+1], r[2p+1][4L+1];
             // t[2p+1] the same at 4L+2, 4L+3.
-            let t: [__m512; 16] = std::array::from_fn(|i| {
+            // (Loops, not `array::from_fn`: a closure the inliner leaves out of line is
+            // compiled without AVX-512 and calls every intrinsic.)
+            let mut t = [_mm512_setzero_ps(); 16];
+            for (i, t_i) in t.iter_mut().enumerate() {
                 let (a, b) = (r[i & !1], r[i | 1]);
-                if i % 2 == 0 {
+                *t_i = if i % 2 == 0 {
                     _mm512_unpacklo_ps(a, b)
                 } else {
                     _mm512_unpackhi_ps(a, b)
-                }
-            });
+                };
+            }
             // u[4m + c] lane L = column 4L + c of rows 4m .. 4m + 3.
-            let u: [__m512; 16] = std::array::from_fn(|i| {
+            let mut u = [_mm512_setzero_ps(); 16];
+            for (i, u_i) in u.iter_mut().enumerate() {
                 let (m, c) = (i / 4, i % 4);
                 let (a, b) = (t[4 * m + c / 2], t[4 * m + 2 + c / 2]);
-                if c % 2 == 0 {
+                *u_i = if c % 2 == 0 {
                     _mm512_shuffle_ps::<0x44>(a, b)
                 } else {
                     _mm512_shuffle_ps::<0xEE>(a, b)
-                }
-            });
+                };
+            }
             // For each c, a 4 × 4 transpose of 128-bit lanes across u[c], u[4 + c], u[8 + c],
             // u[12 + c] gives columns c, 4 + c, 8 + c, 12 + c.
             for c in 0..4 {
