@@ -97,7 +97,7 @@ fn values(seed: u64, len: usize) -> Vec<i64> {
         .collect()
 }
 
-/// The kernels block depth by 128, rows by 64 and columns by 512 and tile 4 rows; these
+/// The kernels block depth by 512, rows by 64 and columns by 256 and tile 4 rows; these
 /// shapes cross every block edge, with every transpose, padded leading dimensions and both
 /// accumulate modes, on every level, against the reference model.
 #[test]

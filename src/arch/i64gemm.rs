@@ -25,14 +25,18 @@ use crate::gemm::{MatMut, MatRef};
 /// Rows of a register tile; smaller row counts at the bottom edge get their own tiles
 /// (a 1-row GEMM does not pay for 4).
 pub(crate) const MR: usize = 4;
-/// Depth of a packed block: its panel of B (`KC × NR`, 16 KiB with AVX-512) stays in L1
-/// while every row panel of A streams past it, and a tile's partial sums are written out
-/// once per block. (256 was measured 7% slower at 1024³: the panel then crowds L1.)
-const KC: usize = 128;
-/// Rows of A packed at once (`MC × KC`, at most 128 KiB with split halves).
+/// Depth of a packed block. Long, because a 64-bit multiply-add is slow (two cycles per
+/// vector with AVX-512), so the operands a tile streams (one vector of B per 4 multiply-adds)
+/// come fast enough from L2: its `KC × NR` panel of B (128 KiB with AVX-512) need not stay
+/// in L1, and a tile reads and writes its rows of C only once per 512 depth steps. (At
+/// 1024³ with AVX-512, depths 512 and 1024 ran 12–15% faster than 128; 512 keeps the small
+/// batches faster: see `NC`.)
+const KC: usize = 512;
+/// Rows of A packed at once (`MC × KC`, at most 512 KiB with split halves).
 const MC: usize = 64;
-/// Columns of B packed at once (`KC × NC` i64 = 512 KiB, inside L2).
-const NC: usize = 512;
+/// Columns of B packed at once (`KC × NC` i64 = 1 MiB, inside L2, where a small batch
+/// reads it back: with 2 MiB packs m = 16 and 64 ran 4–15% slower).
+const NC: usize = 256;
 /// Most columns a tile may have (`NV · LANES` of every implementation).
 const MAX_NR: usize = 32;
 
@@ -90,12 +94,13 @@ pub(crate) unsafe fn gemm<S: I64Madd, const NV: usize>(
         return;
     }
     let (crs, ccs) = (c.row_stride, c.col_stride);
-    if !accumulate {
-        for i in 0..m {
-            update_row(&mut c.data[i * crs..], &[], n, ccs);
-        }
-    }
     if k == 0 {
+        // No depth block writes C: an empty product is zero.
+        if !accumulate {
+            for i in 0..m {
+                (0..n).for_each(|j| c.data[i * crs + j * ccs] = 0);
+            }
+        }
         return;
     }
     let mut b_pack = vec![0i64; n.min(NC).next_multiple_of(nr) * k.min(KC)];
@@ -107,6 +112,7 @@ pub(crate) unsafe fn gemm<S: I64Madd, const NV: usize>(
         for pc in (0..k).step_by(KC) {
             let kc = KC.min(k - pc);
             pack_b(b, pc, kc, jc, nc, nr, &mut b_pack);
+            let add = accumulate || pc > 0;
             for ic in (0..m).step_by(MC) {
                 let mc = MC.min(m - ic);
                 pack_a::<S>(a, ic, mc, pc, kc, &mut a_pack);
@@ -117,9 +123,10 @@ pub(crate) unsafe fn gemm<S: I64Madd, const NV: usize>(
                     for ir in (0..mc).step_by(MR) {
                         let rows = MR.min(mc - ir);
                         let ap = a_pack[ir * kc * S::A_PARTS..][..kc * MR * S::A_PARTS].as_ptr();
-                        // The tile's rows of C are read once its sums are ready, a thousand
+                        // The tile's rows of C are used once its sums are ready, thousands of
                         // multiplies from now; rows are `crs` apart, far enough to miss every
-                        // cache, so ask for them first (contiguous rows only: two lines each).
+                        // cache, so ask for them first (contiguous rows only: a line per 8
+                        // columns).
                         if ccs == 1 {
                             for r in 0..rows {
                                 let row =
@@ -142,7 +149,7 @@ pub(crate) unsafe fn gemm<S: I64Madd, const NV: usize>(
                         }
                         for (r, sums) in tile.chunks_exact(nr).take(rows).enumerate() {
                             let start = (ic + ir + r) * crs + (jc + jr) * ccs;
-                            update_row(&mut c.data[start..], &sums[..cols], cols, ccs);
+                            update_row(&mut c.data[start..], &sums[..cols], ccs, add);
                         }
                     }
                 }
@@ -151,20 +158,23 @@ pub(crate) unsafe fn gemm<S: I64Madd, const NV: usize>(
     }
 }
 
-/// Adds `sums` (or, when it is empty, writes zeros) into the first `cols` elements of a row
-/// of C that starts at `row[0]`, `stride` apart; a contiguous row (the common case) is one
-/// slice the compiler vectorizes.
+/// Adds `sums` into (or, unless `add`, writes them over) the first `sums.len()` elements of
+/// a row of C that starts at `row[0]`, `stride` apart; a contiguous row (the common case) is
+/// one slice the compiler vectorizes.
 #[inline(always)]
-fn update_row(row: &mut [i64], sums: &[i64], cols: usize, stride: usize) {
-    match (stride, sums.is_empty()) {
-        (1, true) => row[..cols].fill(0),
-        (1, false) => {
-            for (x, &s) in row[..cols].iter_mut().zip(sums) {
+fn update_row(row: &mut [i64], sums: &[i64], stride: usize, add: bool) {
+    match (stride, add) {
+        (1, false) => row[..sums.len()].copy_from_slice(sums),
+        (1, true) => {
+            for (x, &s) in row[..sums.len()].iter_mut().zip(sums) {
                 *x = x.wrapping_add(s);
             }
         }
-        (_, true) => (0..cols).for_each(|j| row[j * stride] = 0),
-        (_, false) => {
+        (_, false) => sums
+            .iter()
+            .enumerate()
+            .for_each(|(j, &s)| row[j * stride] = s),
+        (_, true) => {
             for (j, &s) in sums.iter().enumerate() {
                 let x = &mut row[j * stride];
                 *x = x.wrapping_add(s);

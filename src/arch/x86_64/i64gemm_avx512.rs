@@ -7,9 +7,9 @@ use crate::arch::i64gemm::{self, I64Madd};
 use crate::error::Result;
 use crate::gemm::{MatMut, MatRef};
 
-/// Eight i64 lanes; a tile is 4 rows × 16 columns (8 accumulators), and every depth step
-/// issues 8 `vpmullq`, the instruction that bounds the loop, against 2 loads of B and 4
-/// broadcasts of A.
+/// Eight i64 lanes; a tile is 4 rows × 32 columns (16 accumulators), and every depth step
+/// issues 16 `vpmullq`, the instruction that bounds the loop, against 4 loads of B and 4
+/// broadcasts of A. (4 × 16 measured 5–7% slower at 1024³; 6 × 32 and 8 × 24 no faster.)
 pub(crate) struct Avx512;
 
 impl I64Madd for Avx512 {
@@ -66,7 +66,7 @@ pub(crate) unsafe fn gemm_i64(
     c: &mut MatMut<'_>,
     accumulate: bool,
 ) -> Result<()> {
-    // SAFETY: this function's contract; 2 · 8 columns ≤ 32.
-    unsafe { i64gemm::gemm::<Avx512, 2>(m, n, k, a, b, c, accumulate) };
+    // SAFETY: this function's contract; 4 · 8 columns ≤ 32.
+    unsafe { i64gemm::gemm::<Avx512, 4>(m, n, k, a, b, c, accumulate) };
     Ok(())
 }
