@@ -98,8 +98,6 @@ pub(crate) trait Epi {
     unsafe fn sub_i(a: Self::I, b: Self::I) -> Self::I;
     /// Wrapping `a · b`.
     unsafe fn mul_i(a: Self::I, b: Self::I) -> Self::I;
-    /// `max(lo, min(a, hi))`.
-    unsafe fn clamp_i(a: Self::I, lo: Self::I, hi: Self::I) -> Self::I;
     /// i32 → f32, rounding to nearest even.
     unsafe fn to_f(a: Self::I) -> Self::F;
     /// `a + b`.
@@ -110,8 +108,11 @@ pub(crate) trait Epi {
     unsafe fn div_f(a: Self::F, b: Self::F) -> Self::F;
     /// `if y < 0 { +0.0 } else { y }` (−0.0 and NaN pass).
     unsafe fn relu_f(y: Self::F) -> Self::F;
-    /// Round half to even, saturating; NaN gives `i32::MIN`.
-    unsafe fn round_i(y: Self::F) -> Self::I;
+    /// `y` rounded half to even and clamped to `[lo, hi]`, integers within ±2^24; NaN
+    /// gives `lo`. This is the reference's saturating round (NaN to `i32::MIN`) followed
+    /// by its clamp: rounding is monotone and keeps the integer bounds, so clamping before
+    /// it gives the same integer, and then the conversion cannot leave i32.
+    unsafe fn round_clamp(y: Self::F, lo: Self::F, hi: Self::F) -> Self::I;
     /// Stores `LANES` i32 at `p`.
     unsafe fn store_i32(p: *mut i32, v: Self::I);
     /// Stores `LANES` f32 at `p`.
@@ -286,6 +287,8 @@ impl Ctx {
     ///
     /// As for [`gemm`]: the arguments passed validation, the block is not empty, and the
     /// CPU runs `D`.
+    // Only the AMX kernels (x86-64) build a context outside [`gemm`].
+    #[cfg(target_arch = "x86_64")]
     #[inline(always)]
     pub(crate) unsafe fn new<D: Dot>(
         block: &U8I8Block<'_>,
@@ -941,10 +944,10 @@ unsafe fn chunk<E: Epi>(ctx: &Ctx, i: usize, mr: usize, j: usize, sums: *const i
                 let scale = col!(multiplier);
                 // clamp(q +sat zp, lo, hi) = clamp(q, lo − zp, hi − zp) + zp, because
                 // lo ≤ zp ≤ hi: both sides saturate to the same bound when q + zp leaves
-                // i32.
+                // i32. The bounds lie within ±255, exact in f32.
                 let (lo, hi, zp) = (
-                    E::splat_i(lo - zero_point),
-                    E::splat_i(hi - zero_point),
+                    E::splat_f((lo - zero_point) as f32),
+                    E::splat_f((hi - zero_point) as f32),
                     E::splat_i(zero_point),
                 );
                 let o = o.add(at);
@@ -953,8 +956,7 @@ unsafe fn chunk<E: Epi>(ctx: &Ctx, i: usize, mr: usize, j: usize, sums: *const i
                     if let Some(b) = addend {
                         f = E::add_f(f, b);
                     }
-                    let q = E::round_i(E::mul_f(f, scale));
-                    let v = E::add_i(E::clamp_i(q, lo, hi), zp);
+                    let v = E::add_i(E::round_clamp(E::mul_f(f, scale), lo, hi), zp);
                     store(o.add(r * out_stride), full, n, |p| E::store_i8(p, v));
                 });
             }
@@ -1084,10 +1086,6 @@ impl Epi for Portable {
         a.wrapping_mul(b)
     }
     #[inline(always)]
-    unsafe fn clamp_i(a: i32, lo: i32, hi: i32) -> i32 {
-        a.min(hi).max(lo)
-    }
-    #[inline(always)]
     unsafe fn to_f(a: i32) -> f32 {
         a as f32
     }
@@ -1108,13 +1106,9 @@ impl Epi for Portable {
         if y < 0.0 { 0.0 } else { y }
     }
     #[inline(always)]
-    unsafe fn round_i(y: f32) -> i32 {
-        if y.is_nan() {
-            i32::MIN
-        } else {
-            // `as` saturates out-of-range values and ±inf to the i32 bounds.
-            y.round_ties_even() as i32
-        }
+    unsafe fn round_clamp(y: f32, lo: f32, hi: f32) -> i32 {
+        // `max` returns `lo` for NaN; the clamped value converts exactly.
+        y.max(lo).min(hi).round_ties_even() as i32
     }
     #[inline(always)]
     unsafe fn store_i32(p: *mut i32, v: i32) {
