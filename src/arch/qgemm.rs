@@ -94,8 +94,6 @@ pub(crate) trait Epi {
     unsafe fn load_f(p: *const f32) -> Self::F;
     /// Wrapping `a + b`.
     unsafe fn add_i(a: Self::I, b: Self::I) -> Self::I;
-    /// Wrapping `a − b`.
-    unsafe fn sub_i(a: Self::I, b: Self::I) -> Self::I;
     /// Wrapping `a · b`.
     unsafe fn mul_i(a: Self::I, b: Self::I) -> Self::I;
     /// i32 → f32, rounding to nearest even.
@@ -241,8 +239,8 @@ impl BlockZb {
     #[inline(always)]
     fn row_term(self, sum: i32) -> i32 {
         match self {
-            BlockZb::Tensor(z) => z.wrapping_mul(sum),
-            _ => sum,
+            BlockZb::Tensor(z) => z.wrapping_mul(sum).wrapping_neg(),
+            _ => sum.wrapping_neg(),
         }
     }
 }
@@ -256,7 +254,7 @@ enum Out {
 }
 
 /// What stays fixed over one call. Kernels whose K loop is not a [`Dot`] (the AMX tiles)
-/// build it too and finish their sums with [`epilogue`].
+/// build it too and finish their sums with [`epilogue_rows`].
 pub(crate) struct Ctx {
     pub(crate) a: *const u8,
     pub(crate) a_stride: usize,
@@ -267,9 +265,10 @@ pub(crate) struct Ctx {
     /// wrapping arithmetic lets the epilogue add in one step.
     col_init: Vec<i32>,
     zb: BlockZb,
-    /// For rows `rows.start..`: `Σk A[i][k]`, already times `zb` when that is one value
-    /// ([`BlockZb::Tensor`], so the epilogue broadcasts it from memory); empty when `zb` is
-    /// [`BlockZb::Zero`].
+    /// For rows `rows.start..`: `−Σk A[i][k]`, already times `zb` when that is one value
+    /// ([`BlockZb::Tensor`]); empty when `zb` is [`BlockZb::Zero`]. Negated and
+    /// multiplied ahead so that the epilogue adds it as a broadcast from memory, one
+    /// instruction, where a subtrahend costs a scalar negation and a broadcast per row.
     row_sums: Vec<i32>,
     pub(crate) r0: usize,
     pub(crate) c0: usize,
@@ -886,7 +885,7 @@ unsafe fn chunk<E: Epi>(ctx: &Ctx, i: usize, mr: usize, j: usize, sums: *const i
         let out_stride = ctx.out_stride;
         let at = (i - ctx.r0) * out_stride + (j - ctx.c0);
         // Runs `$body` for r in 0..mr with `$raw` row r's exact result before the stage:
-        // its sums plus every column term, minus its row's zero-point term.
+        // its sums plus every column term and its row's (negated) zero-point term.
         macro_rules! rows {
             (|$r:ident, $raw:ident| $body:block) => {{
                 let sum = |r: usize| E::add_i(E::load_i(sums.add(r * EPILOGUE_ROW_STRIDE)), init);
@@ -899,14 +898,14 @@ unsafe fn chunk<E: Epi>(ctx: &Ctx, i: usize, mr: usize, j: usize, sums: *const i
                     }
                     BlockZb::Tensor(_) => {
                         for $r in 0..mr {
-                            let $raw = E::sub_i(sum($r), E::splat_i(*row_sums.add($r)));
+                            let $raw = E::add_i(sum($r), E::splat_i(*row_sums.add($r)));
                             $body
                         }
                     }
                     BlockZb::Column => {
                         for $r in 0..mr {
                             let term = E::mul_i(zbs, E::splat_i(*row_sums.add($r)));
-                            let $raw = E::sub_i(sum($r), term);
+                            let $raw = E::add_i(sum($r), term);
                             $body
                         }
                     }
@@ -1076,10 +1075,6 @@ impl Epi for Portable {
     #[inline(always)]
     unsafe fn add_i(a: i32, b: i32) -> i32 {
         a.wrapping_add(b)
-    }
-    #[inline(always)]
-    unsafe fn sub_i(a: i32, b: i32) -> i32 {
-        a.wrapping_sub(b)
     }
     #[inline(always)]
     unsafe fn mul_i(a: i32, b: i32) -> i32 {

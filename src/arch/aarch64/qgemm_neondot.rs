@@ -110,11 +110,6 @@ impl Epi for NeonDot {
         unsafe { vaddq_s32(a, b) }
     }
     #[inline(always)]
-    unsafe fn sub_i(a: int32x4_t, b: int32x4_t) -> int32x4_t {
-        // SAFETY: as for `splat_i`.
-        unsafe { vsubq_s32(a, b) }
-    }
-    #[inline(always)]
     unsafe fn mul_i(a: int32x4_t, b: int32x4_t) -> int32x4_t {
         // SAFETY: as for `splat_i`. `mul` keeps the low 32 bits: wrapping.
         unsafe { vmulq_s32(a, b) }

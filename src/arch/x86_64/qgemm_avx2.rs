@@ -142,11 +142,6 @@ impl Epi for Avx2 {
         unsafe { _mm256_add_epi32(a, b) }
     }
     #[inline(always)]
-    unsafe fn sub_i(a: __m256i, b: __m256i) -> __m256i {
-        // SAFETY: as for `splat_i`.
-        unsafe { _mm256_sub_epi32(a, b) }
-    }
-    #[inline(always)]
     unsafe fn mul_i(a: __m256i, b: __m256i) -> __m256i {
         // SAFETY: as for `splat_i`. `vpmulld` keeps the low 32 bits: wrapping.
         unsafe { _mm256_mullo_epi32(a, b) }

@@ -132,11 +132,6 @@ impl Epi for Avx512Epi {
         unsafe { _mm512_add_epi32(a, b) }
     }
     #[inline(always)]
-    unsafe fn sub_i(a: __m512i, b: __m512i) -> __m512i {
-        // SAFETY: as for `splat_i`.
-        unsafe { _mm512_sub_epi32(a, b) }
-    }
-    #[inline(always)]
     unsafe fn mul_i(a: __m512i, b: __m512i) -> __m512i {
         // SAFETY: as for `splat_i`. `vpmulld` keeps the low 32 bits: wrapping.
         unsafe { _mm512_mullo_epi32(a, b) }
