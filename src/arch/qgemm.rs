@@ -94,12 +94,8 @@ pub(crate) trait Epi {
     unsafe fn load_f(p: *const f32) -> Self::F;
     /// Wrapping `a + b`.
     unsafe fn add_i(a: Self::I, b: Self::I) -> Self::I;
-    /// Wrapping `a − b`.
-    unsafe fn sub_i(a: Self::I, b: Self::I) -> Self::I;
     /// Wrapping `a · b`.
     unsafe fn mul_i(a: Self::I, b: Self::I) -> Self::I;
-    /// `max(lo, min(a, hi))`.
-    unsafe fn clamp_i(a: Self::I, lo: Self::I, hi: Self::I) -> Self::I;
     /// i32 → f32, rounding to nearest even.
     unsafe fn to_f(a: Self::I) -> Self::F;
     /// `a + b`.
@@ -110,8 +106,11 @@ pub(crate) trait Epi {
     unsafe fn div_f(a: Self::F, b: Self::F) -> Self::F;
     /// `if y < 0 { +0.0 } else { y }` (−0.0 and NaN pass).
     unsafe fn relu_f(y: Self::F) -> Self::F;
-    /// Round half to even, saturating; NaN gives `i32::MIN`.
-    unsafe fn round_i(y: Self::F) -> Self::I;
+    /// `y` rounded half to even and clamped to `[lo, hi]`, integers within ±2^24; NaN
+    /// gives `lo`. This is the reference's saturating round (NaN to `i32::MIN`) followed
+    /// by its clamp: rounding is monotone and keeps the integer bounds, so clamping before
+    /// it gives the same integer, and then the conversion cannot leave i32.
+    unsafe fn round_clamp(y: Self::F, lo: Self::F, hi: Self::F) -> Self::I;
     /// Stores `LANES` i32 at `p`.
     unsafe fn store_i32(p: *mut i32, v: Self::I);
     /// Stores `LANES` f32 at `p`.
@@ -240,8 +239,8 @@ impl BlockZb {
     #[inline(always)]
     fn row_term(self, sum: i32) -> i32 {
         match self {
-            BlockZb::Tensor(z) => z.wrapping_mul(sum),
-            _ => sum,
+            BlockZb::Tensor(z) => z.wrapping_mul(sum).wrapping_neg(),
+            _ => sum.wrapping_neg(),
         }
     }
 }
@@ -255,7 +254,7 @@ enum Out {
 }
 
 /// What stays fixed over one call. Kernels whose K loop is not a [`Dot`] (the AMX tiles)
-/// build it too and finish their sums with [`epilogue`].
+/// build it too and finish their sums with [`epilogue_rows`].
 pub(crate) struct Ctx {
     pub(crate) a: *const u8,
     pub(crate) a_stride: usize,
@@ -266,9 +265,10 @@ pub(crate) struct Ctx {
     /// wrapping arithmetic lets the epilogue add in one step.
     col_init: Vec<i32>,
     zb: BlockZb,
-    /// For rows `rows.start..`: `Σk A[i][k]`, already times `zb` when that is one value
-    /// ([`BlockZb::Tensor`], so the epilogue broadcasts it from memory); empty when `zb` is
-    /// [`BlockZb::Zero`].
+    /// For rows `rows.start..`: `−Σk A[i][k]`, already times `zb` when that is one value
+    /// ([`BlockZb::Tensor`]); empty when `zb` is [`BlockZb::Zero`]. Negated and
+    /// multiplied ahead so that the epilogue adds it as a broadcast from memory, one
+    /// instruction, where a subtrahend costs a scalar negation and a broadcast per row.
     row_sums: Vec<i32>,
     pub(crate) r0: usize,
     pub(crate) c0: usize,
@@ -286,6 +286,8 @@ impl Ctx {
     ///
     /// As for [`gemm`]: the arguments passed validation, the block is not empty, and the
     /// CPU runs `D`.
+    // Only the AMX kernels (x86-64) build a context outside [`gemm`].
+    #[cfg(target_arch = "x86_64")]
     #[inline(always)]
     pub(crate) unsafe fn new<D: Dot>(
         block: &U8I8Block<'_>,
@@ -624,8 +626,8 @@ unsafe fn lines_at<D: Dot, const NP: usize>(lines: &[*const i8; NP], g: usize) -
     }
 }
 
-/// The epilogue of rows `i..i + mr` and panels `p..p + np` from the tile's sums: panel by
-/// panel, each chunk of columns loads its per-column operands once for all `mr` rows.
+/// The epilogue of rows `i..i + mr` and panels `p..p + np` from the tile's sums, panel
+/// by panel.
 #[inline(always)]
 unsafe fn epilogue_tile<E: Epi>(
     ctx: &Ctx,
@@ -636,24 +638,9 @@ unsafe fn epilogue_tile<E: Epi>(
     acc: &[i32; ACC_LEN],
 ) {
     for q in 0..np {
-        let first = (p + q) * PANEL;
-        let end = ctx.c1.min(first + PANEL);
-        let mut j = ctx.c0.max(first);
-        while j < end {
-            let n = E::LANES.min(end - j);
-            // SAFETY: columns j..j + n lie in the block and in panel p + q; row r's sums
-            // of that panel are at (r · NP_MAX + q) · 16 < ACC_LEN (r < MR_MAX and
-            // q < NP_MAX, or r = 0 and q < 2 · NP_MAX).
-            unsafe {
-                let sums = acc.as_ptr().add(q * PANEL + j - first);
-                if n == E::LANES {
-                    chunk::<E>(ctx, i, mr, j, sums, E::LANES);
-                } else {
-                    chunk::<E>(ctx, i, mr, j, sums, n);
-                }
-            }
-            j += n;
-        }
+        // SAFETY: row r's sums of panel p + q are at r · EPILOGUE_ROW_STRIDE + 16q <
+        // ACC_LEN (r < MR_MAX and q < NP_MAX, or r = 0 and q < 2 · NP_MAX).
+        unsafe { epilogue_rows::<E>(ctx, i, mr, p + q, acc.as_ptr().add(q * PANEL)) };
     }
 }
 
@@ -810,19 +797,16 @@ unsafe fn tile<D: Dot, const PACKED: bool, const MR: usize, const NP: usize>(
 }
 
 /// Row stride, in i32, of the sums [`epilogue_rows`] reads.
-#[cfg(target_arch = "x86_64")]
 pub(crate) const EPILOGUE_ROW_STRIDE: usize = NP_MAX * PANEL;
 
 /// Writes rows `i..i + mr` of panel `p`, the columns that lie in the block, from the sums
-/// at `acc` (row r's 16 at `acc + r · EPILOGUE_ROW_STRIDE`): the epilogue of kernels whose
-/// K loop is not a [`Dot`] (the AMX tiles). The per-column operands are set up once for
-/// the `mr` rows.
+/// at `acc` (row r's 16 at `acc + r · EPILOGUE_ROW_STRIDE`): the epilogue of every
+/// kernel, the [`Dot`] tiles' and the AMX tiles' (whose K loop is not a [`Dot`]).
 ///
 /// # Safety
 ///
 /// `ctx` comes from [`Ctx::new`] on a validated block; rows `i..i + mr` and panel `p` lie
 /// in it; `acc` holds the rows' sums as above; the CPU runs `E`.
-#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 pub(crate) unsafe fn epilogue_rows<E: Epi>(
     ctx: &Ctx,
@@ -832,23 +816,14 @@ pub(crate) unsafe fn epilogue_rows<E: Epi>(
     acc: *const i32,
 ) {
     let first = p * PANEL;
-    if let (Stage::Requant { .. }, Out::Byte(_)) = (ctx.stage, ctx.out)
-        && E::LANES == PANEL
-        && ctx.c0 <= first
-        && first + PANEL <= ctx.c1
-    {
-        // SAFETY: forwarded; the panel's 16 columns lie in the block.
-        unsafe { requant_rows::<E>(ctx, i, mr, first, acc) };
-        return;
-    }
     let end = ctx.c1.min(first + PANEL);
     let mut j = ctx.c0.max(first);
     while j < end {
         let n = E::LANES.min(end - j);
-        // SAFETY: columns j..j + n lie in the block and in panel p (`acc` holds its 16
-        // sums per row, EPILOGUE_ROW_STRIDE = NP_MAX · 16 apart as `chunk` reads them).
+        // SAFETY: columns j..j + n lie in the block and in panel p, whose 16 sums per row
+        // are at `acc` (the caller's contract).
         unsafe {
-            let sums = acc.add(j - p * PANEL);
+            let sums = acc.add(j - first);
             if n == E::LANES {
                 chunk::<E>(ctx, i, mr, j, sums, E::LANES);
             } else {
@@ -856,80 +831,6 @@ pub(crate) unsafe fn epilogue_rows<E: Epi>(
             }
         }
         j += n;
-    }
-}
-
-/// The requantizing stage of [`epilogue_rows`] for 16 columns from `j` in one vector
-/// (`E::LANES` = 16): [`chunk`]'s arithmetic, with its per-row loop specialised to the
-/// block's zero-point case and everything it reads held in locals (byte stores to the
-/// output would otherwise make the compiler reload the context after every row).
-///
-/// # Safety
-///
-/// As [`epilogue_rows`]; columns `j..j + 16` lie in the block; the stage requantizes.
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-unsafe fn requant_rows<E: Epi>(ctx: &Ctx, i: usize, mr: usize, j: usize, acc: *const i32) {
-    let (
-        Stage::Requant {
-            bias,
-            multiplier,
-            zero_point,
-            lo,
-            hi,
-        },
-        Out::Byte(o),
-    ) = (ctx.stage, ctx.out)
-    else {
-        return;
-    };
-    // SAFETY: the caller's contract: the per-column arrays hold columns j..j + 16
-    // (`col_init` from c0), rows i..i + mr have sums at `acc` and row sums (when the
-    // zero points are not zero), and the output rows have the columns.
-    unsafe {
-        let init = E::load_i(ctx.col_init.as_ptr().add(j - ctx.c0));
-        // As in `chunk`: each per-column value as the reference computes it per element.
-        let addend = match bias {
-            Bias::None => None,
-            Bias::F32Tensor(b, recip) => Some(E::mul_f(E::load_f(b.add(j)), E::splat_f(recip))),
-            Bias::F32Column(b, s) => Some(E::div_f(E::load_f(b.add(j)), E::load_f(s.add(j)))),
-        };
-        let scale = match multiplier {
-            Col::Splat(v) => E::splat_f(v),
-            Col::At(m) => E::load_f(m.add(j)),
-        };
-        let (lo, hi, zp) = (
-            E::splat_i(lo - zero_point),
-            E::splat_i(hi - zero_point),
-            E::splat_i(zero_point),
-        );
-        let out = o.add((i - ctx.r0) * ctx.out_stride + (j - ctx.c0));
-        let out_stride = ctx.out_stride;
-        let row_sums = ctx.row_sums.as_ptr().wrapping_add(i - ctx.r0);
-        // The row loop for one zero-point case: `raw(r)` is row r's exact result before
-        // the stage.
-        macro_rules! rows {
-            ($raw:expr) => {
-                for r in 0..mr {
-                    let mut f = E::to_f($raw(r));
-                    if let Some(b) = addend {
-                        f = E::add_f(f, b);
-                    }
-                    let q = E::round_i(E::mul_f(f, scale));
-                    let v = E::add_i(E::clamp_i(q, lo, hi), zp);
-                    E::store_i8(out.add(r * out_stride), v);
-                }
-            };
-        }
-        let sums = |r: usize| E::add_i(E::load_i(acc.add(r * EPILOGUE_ROW_STRIDE)), init);
-        match ctx.zb {
-            BlockZb::Zero => rows!(sums),
-            BlockZb::Tensor(_) => rows!(|r: usize| E::sub_i(sums(r), E::splat_i(*row_sums.add(r)))),
-            BlockZb::Column => {
-                let zb = E::load_i(ctx.b.zero_points.add(j));
-                rows!(|r: usize| E::sub_i(sums(r), E::mul_i(zb, E::splat_i(*row_sums.add(r)))))
-            }
-        }
     }
 }
 
@@ -943,9 +844,11 @@ unsafe fn padded<T: Copy + Default>(p: *const T, n: usize) -> [T; 16] {
 }
 
 /// Columns `j..j + n` of rows `i..i + mr` (`n ≤ LANES`; fewer only at a block or panel
-/// edge) from the sums at `sums`, row r's at `sums + r · NP_MAX · 16`. The per-column
-/// operands and the stage's constants are set up once, then each stage has its own row
-/// loop without branches.
+/// edge) from the sums at `sums`, row r's at `sums + r · EPILOGUE_ROW_STRIDE`. The
+/// per-column operands and the stage's constants are set up once, into locals, then each
+/// stage has a row loop per zero-point case, without branches: stores to the output
+/// (bytes especially) may alias anything as far as the compiler knows, so a loop that
+/// read `ctx` or matched on its zero-point case would reload its fields after every row.
 #[inline(always)]
 unsafe fn chunk<E: Epi>(ctx: &Ctx, i: usize, mr: usize, j: usize, sums: *const i32, n: usize) {
     let full = n == E::LANES;
@@ -969,37 +872,52 @@ unsafe fn chunk<E: Epi>(ctx: &Ctx, i: usize, mr: usize, j: usize, sums: *const i
         };
     }
     // SAFETY: the caller's contract: n columns from j exist in every per-column array
-    // (`col_init` from c0), rows i..i + mr of the block have sums at `sums` and row sums,
-    // and the output rows have the columns.
+    // (`col_init` from c0), rows i..i + mr of the block have sums at `sums` and row sums
+    // (unless the zero points are zero), and the output rows have the columns.
     unsafe {
         let init = load!(load_i, ctx.col_init.as_ptr().add(j - ctx.c0));
-        let zb = match ctx.zb {
+        let zb = ctx.zb;
+        let zbs = match zb {
             BlockZb::Column => load!(load_i, ctx.b.zero_points.add(j)),
             _ => E::splat_i(0),
         };
-        // Row r's exact result before the stage: its sums plus every column term, minus
-        // its row's zero-point term.
-        let raw = |r: usize| {
-            let at = E::add_i(E::load_i(sums.add(r * NP_MAX * PANEL)), init);
-            match ctx.zb {
-                BlockZb::Zero => at,
-                BlockZb::Tensor(_) => {
-                    let term = *ctx.row_sums.as_ptr().add(i + r - ctx.r0);
-                    E::sub_i(at, E::splat_i(term))
+        let row_sums = ctx.row_sums.as_ptr().wrapping_add(i - ctx.r0);
+        let out_stride = ctx.out_stride;
+        let at = (i - ctx.r0) * out_stride + (j - ctx.c0);
+        // Runs `$body` for r in 0..mr with `$raw` row r's exact result before the stage:
+        // its sums plus every column term and its row's (negated) zero-point term.
+        macro_rules! rows {
+            (|$r:ident, $raw:ident| $body:block) => {{
+                let sum = |r: usize| E::add_i(E::load_i(sums.add(r * EPILOGUE_ROW_STRIDE)), init);
+                match zb {
+                    BlockZb::Zero => {
+                        for $r in 0..mr {
+                            let $raw = sum($r);
+                            $body
+                        }
+                    }
+                    BlockZb::Tensor(_) => {
+                        for $r in 0..mr {
+                            let $raw = E::add_i(sum($r), E::splat_i(*row_sums.add($r)));
+                            $body
+                        }
+                    }
+                    BlockZb::Column => {
+                        for $r in 0..mr {
+                            let term = E::mul_i(zbs, E::splat_i(*row_sums.add($r)));
+                            let $raw = E::add_i(sum($r), term);
+                            $body
+                        }
+                    }
                 }
-                BlockZb::Column => {
-                    let rs = *ctx.row_sums.as_ptr().add(i + r - ctx.r0);
-                    E::sub_i(at, E::mul_i(zb, E::splat_i(rs)))
-                }
-            }
-        };
-        let at = |r: usize| (i + r - ctx.r0) * ctx.out_stride + (j - ctx.c0);
+            }};
+        }
         match (ctx.stage, ctx.out) {
             (Stage::Raw, Out::I32(o)) => {
-                for r in 0..mr {
-                    let v = raw(r);
-                    store(o.add(at(r)), full, n, |p| E::store_i32(p, v));
-                }
+                let o = o.add(at);
+                rows!(|r, raw| {
+                    store(o.add(r * out_stride), full, n, |p| E::store_i32(p, raw));
+                });
             }
             (
                 Stage::Requant {
@@ -1025,21 +943,21 @@ unsafe fn chunk<E: Epi>(ctx: &Ctx, i: usize, mr: usize, j: usize, sums: *const i
                 let scale = col!(multiplier);
                 // clamp(q +sat zp, lo, hi) = clamp(q, lo − zp, hi − zp) + zp, because
                 // lo ≤ zp ≤ hi: both sides saturate to the same bound when q + zp leaves
-                // i32.
+                // i32. The bounds lie within ±255, exact in f32.
                 let (lo, hi, zp) = (
-                    E::splat_i(lo - zero_point),
-                    E::splat_i(hi - zero_point),
+                    E::splat_f((lo - zero_point) as f32),
+                    E::splat_f((hi - zero_point) as f32),
                     E::splat_i(zero_point),
                 );
-                for r in 0..mr {
-                    let mut f = E::to_f(raw(r));
+                let o = o.add(at);
+                rows!(|r, raw| {
+                    let mut f = E::to_f(raw);
                     if let Some(b) = addend {
                         f = E::add_f(f, b);
                     }
-                    let q = E::round_i(E::mul_f(f, scale));
-                    let v = E::add_i(E::clamp_i(q, lo, hi), zp);
-                    store(o.add(at(r)), full, n, |p| E::store_i8(p, v));
-                }
+                    let v = E::add_i(E::round_clamp(E::mul_f(f, scale), lo, hi), zp);
+                    store(o.add(r * out_stride), full, n, |p| E::store_i8(p, v));
+                });
             }
             (
                 Stage::Dequant {
@@ -1052,16 +970,17 @@ unsafe fn chunk<E: Epi>(ctx: &Ctx, i: usize, mr: usize, j: usize, sums: *const i
             ) => {
                 let scale = E::mul_f(E::splat_f(a_scale), col!(b_scale));
                 let addend = bias.map(|b| load!(load_f, b.add(j)));
-                for r in 0..mr {
-                    let mut y = E::mul_f(E::to_f(raw(r)), scale);
+                let o = o.add(at);
+                rows!(|r, raw| {
+                    let mut y = E::mul_f(E::to_f(raw), scale);
                     if let Some(b) = addend {
                         y = E::add_f(y, b);
                     }
                     if relu {
                         y = E::relu_f(y);
                     }
-                    store(o.add(at(r)), full, n, |p| E::store_f32(p, y));
-                }
+                    store(o.add(r * out_stride), full, n, |p| E::store_f32(p, y));
+                });
             }
             _ => unreachable!("validate checked that the output type matches the stage"),
         }
@@ -1158,16 +1077,8 @@ impl Epi for Portable {
         a.wrapping_add(b)
     }
     #[inline(always)]
-    unsafe fn sub_i(a: i32, b: i32) -> i32 {
-        a.wrapping_sub(b)
-    }
-    #[inline(always)]
     unsafe fn mul_i(a: i32, b: i32) -> i32 {
         a.wrapping_mul(b)
-    }
-    #[inline(always)]
-    unsafe fn clamp_i(a: i32, lo: i32, hi: i32) -> i32 {
-        a.min(hi).max(lo)
     }
     #[inline(always)]
     unsafe fn to_f(a: i32) -> f32 {
@@ -1190,13 +1101,9 @@ impl Epi for Portable {
         if y < 0.0 { 0.0 } else { y }
     }
     #[inline(always)]
-    unsafe fn round_i(y: f32) -> i32 {
-        if y.is_nan() {
-            i32::MIN
-        } else {
-            // `as` saturates out-of-range values and ±inf to the i32 bounds.
-            y.round_ties_even() as i32
-        }
+    unsafe fn round_clamp(y: f32, lo: f32, hi: f32) -> i32 {
+        // `max` returns `lo` for NaN; the clamped value converts exactly.
+        y.max(lo).min(hi).round_ties_even() as i32
     }
     #[inline(always)]
     unsafe fn store_i32(p: *mut i32, v: i32) {

@@ -110,19 +110,9 @@ impl Epi for NeonDot {
         unsafe { vaddq_s32(a, b) }
     }
     #[inline(always)]
-    unsafe fn sub_i(a: int32x4_t, b: int32x4_t) -> int32x4_t {
-        // SAFETY: as for `splat_i`.
-        unsafe { vsubq_s32(a, b) }
-    }
-    #[inline(always)]
     unsafe fn mul_i(a: int32x4_t, b: int32x4_t) -> int32x4_t {
         // SAFETY: as for `splat_i`. `mul` keeps the low 32 bits: wrapping.
         unsafe { vmulq_s32(a, b) }
-    }
-    #[inline(always)]
-    unsafe fn clamp_i(a: int32x4_t, lo: int32x4_t, hi: int32x4_t) -> int32x4_t {
-        // SAFETY: as for `splat_i`.
-        unsafe { vmaxq_s32(lo, vminq_s32(a, hi)) }
     }
     #[inline(always)]
     unsafe fn to_f(a: int32x4_t) -> float32x4_t {
@@ -154,12 +144,12 @@ impl Epi for NeonDot {
         }
     }
     #[inline(always)]
-    unsafe fn round_i(y: float32x4_t) -> int32x4_t {
-        // SAFETY: as for `splat_i`. `fcvtns` rounds half to even and saturates, but gives 0
-        // for NaN, where the reference (x86's integer indefinite) gives i32::MIN.
+    unsafe fn round_clamp(y: float32x4_t, lo: float32x4_t, hi: float32x4_t) -> int32x4_t {
+        // SAFETY: as for `splat_i`. NaN lanes take `lo` before the clamp (`fmax` would
+        // pass them on); `fcvtns` rounds the clamped value half to even.
         unsafe {
-            let q = vcvtnq_s32_f32(y);
-            vbslq_s32(vceqq_f32(y, y), q, vdupq_n_s32(i32::MIN))
+            let y = vbslq_f32(vceqq_f32(y, y), y, lo);
+            vcvtnq_s32_f32(vminq_f32(vmaxq_f32(y, lo), hi))
         }
     }
     #[inline(always)]

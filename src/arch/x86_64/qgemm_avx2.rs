@@ -142,19 +142,9 @@ impl Epi for Avx2 {
         unsafe { _mm256_add_epi32(a, b) }
     }
     #[inline(always)]
-    unsafe fn sub_i(a: __m256i, b: __m256i) -> __m256i {
-        // SAFETY: as for `splat_i`.
-        unsafe { _mm256_sub_epi32(a, b) }
-    }
-    #[inline(always)]
     unsafe fn mul_i(a: __m256i, b: __m256i) -> __m256i {
         // SAFETY: as for `splat_i`. `vpmulld` keeps the low 32 bits: wrapping.
         unsafe { _mm256_mullo_epi32(a, b) }
-    }
-    #[inline(always)]
-    unsafe fn clamp_i(a: __m256i, lo: __m256i, hi: __m256i) -> __m256i {
-        // SAFETY: as for `splat_i`.
-        unsafe { _mm256_max_epi32(lo, _mm256_min_epi32(a, hi)) }
     }
     #[inline(always)]
     unsafe fn to_f(a: __m256i) -> __m256 {
@@ -183,14 +173,10 @@ impl Epi for Avx2 {
         unsafe { _mm256_max_ps(_mm256_setzero_ps(), y) }
     }
     #[inline(always)]
-    unsafe fn round_i(y: __m256) -> __m256i {
-        // SAFETY: as for `splat_i`. `vcvtps2dq` rounds half to even (MXCSR) and gives
-        // i32::MIN for NaN and anything out of range; only y ≥ 2^31 needs i32::MAX.
-        unsafe {
-            let q = _mm256_cvtps_epi32(y);
-            let big = _mm256_cmp_ps::<_CMP_GE_OQ>(y, _mm256_set1_ps(2_147_483_648.0));
-            _mm256_blendv_epi8(q, _mm256_set1_epi32(i32::MAX), _mm256_castps_si256(big))
-        }
+    unsafe fn round_clamp(y: __m256, lo: __m256, hi: __m256) -> __m256i {
+        // SAFETY: as for `splat_i`. `vmaxps(y, lo)` returns its second operand, lo, when y
+        // is NaN; `vcvtps2dq` rounds the clamped value half to even (MXCSR).
+        unsafe { _mm256_cvtps_epi32(_mm256_min_ps(_mm256_max_ps(y, lo), hi)) }
     }
     #[inline(always)]
     unsafe fn store_i32(p: *mut i32, v: __m256i) {

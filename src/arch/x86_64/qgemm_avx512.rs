@@ -132,19 +132,9 @@ impl Epi for Avx512Epi {
         unsafe { _mm512_add_epi32(a, b) }
     }
     #[inline(always)]
-    unsafe fn sub_i(a: __m512i, b: __m512i) -> __m512i {
-        // SAFETY: as for `splat_i`.
-        unsafe { _mm512_sub_epi32(a, b) }
-    }
-    #[inline(always)]
     unsafe fn mul_i(a: __m512i, b: __m512i) -> __m512i {
         // SAFETY: as for `splat_i`. `vpmulld` keeps the low 32 bits: wrapping.
         unsafe { _mm512_mullo_epi32(a, b) }
-    }
-    #[inline(always)]
-    unsafe fn clamp_i(a: __m512i, lo: __m512i, hi: __m512i) -> __m512i {
-        // SAFETY: as for `splat_i`.
-        unsafe { _mm512_max_epi32(lo, _mm512_min_epi32(a, hi)) }
     }
     #[inline(always)]
     unsafe fn to_f(a: __m512i) -> __m512 {
@@ -173,14 +163,10 @@ impl Epi for Avx512Epi {
         unsafe { _mm512_max_ps(_mm512_setzero_ps(), y) }
     }
     #[inline(always)]
-    unsafe fn round_i(y: __m512) -> __m512i {
-        // SAFETY: as for `splat_i`. `vcvtps2dq` rounds half to even (MXCSR) and gives
-        // i32::MIN for NaN and anything out of range; only y ≥ 2^31 needs i32::MAX.
-        unsafe {
-            let q = _mm512_cvtps_epi32(y);
-            let big = _mm512_cmp_ps_mask::<_CMP_GE_OQ>(y, _mm512_set1_ps(2_147_483_648.0));
-            _mm512_mask_mov_epi32(q, big, _mm512_set1_epi32(i32::MAX))
-        }
+    unsafe fn round_clamp(y: __m512, lo: __m512, hi: __m512) -> __m512i {
+        // SAFETY: as for `splat_i`. `vmaxps(y, lo)` returns its second operand, lo, when y
+        // is NaN; `vcvtps2dq` rounds the clamped value half to even (MXCSR).
+        unsafe { _mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(y, lo), hi)) }
     }
     #[inline(always)]
     unsafe fn store_i32(p: *mut i32, v: __m512i) {
