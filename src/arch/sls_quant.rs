@@ -507,7 +507,6 @@ unsafe fn run_lut<S: LutSimd, const BITS: u32, const NV: usize, I: Index>(
     bags: &Bags<'_>,
     out_type: u8,
 ) -> Result<()> {
-    let phases = 8 / BITS as usize;
     for (bag, range) in bags.ranges().enumerate() {
         let out = batch
             .out
@@ -522,36 +521,9 @@ unsafe fn run_lut<S: LutSimd, const BITS: u32, const NV: usize, I: Index>(
             let pf = RowPrefetch::new(batch, 0, row_bytes::<BITS>(NV * S::LANES), false);
             for (position, i) in range.enumerate() {
                 let row = checked_row(batch, bag, position, i, pf)?;
-                let (table, bias) = S::row_table::<BITS>(row.add(batch.data_bytes));
-                for (g, group) in acc.chunks_exact_mut(phases).enumerate() {
-                    let products = S::lookup::<BITS>(row.add(g * S::LANES), table);
-                    for (a, p) in group.iter_mut().zip(products) {
-                        *a = S::add(S::add(*a, bias), p);
-                    }
-                }
+                lut_add_row::<S, BITS, NV>(&mut acc, row, batch.data_bytes);
             }
-            // Back to element order: phase `k` of code vector `g` holds elements
-            // `g · LANES · phases + l · phases + k`.
-            let mut sums = [S::zero(); NV];
-            for (group, sums) in acc.chunks_exact(phases).zip(sums.chunks_exact_mut(phases)) {
-                if BITS == 4 {
-                    sums[0] = S::interleave::<false>(group[0], group[1]);
-                    sums[1] = S::interleave::<true>(group[0], group[1]);
-                } else {
-                    let (lo02, hi02) = (
-                        S::interleave::<false>(group[0], group[2]),
-                        S::interleave::<true>(group[0], group[2]),
-                    );
-                    let (lo13, hi13) = (
-                        S::interleave::<false>(group[1], group[3]),
-                        S::interleave::<true>(group[1], group[3]),
-                    );
-                    sums[0] = S::interleave::<false>(lo02, lo13);
-                    sums[1] = S::interleave::<true>(lo02, lo13);
-                    sums[2] = S::interleave::<false>(hi02, hi13);
-                    sums[3] = S::interleave::<true>(hi02, hi13);
-                }
-            }
+            let mut sums = lut_element_order::<S, BITS, NV>(&acc);
             if batch.pooling == Pooling::Mean && len > 0 {
                 let scale = S::splat(1.0 / len as f32);
                 for a in sums.iter_mut() {
@@ -566,6 +538,72 @@ unsafe fn run_lut<S: LutSimd, const BITS: u32, const NV: usize, I: Index>(
         }
     }
     Ok(())
+}
+
+/// Adds the unweighted row at `row` (codes, then its f16 scale and bias at `data_bytes`) to
+/// the `NV · LANES` accumulators `acc`, which hold the row in [`LutSimd`]'s phase-major
+/// order: every lane does the reference's `(acc + b) + s·q`, the product looked up.
+///
+/// # Safety
+///
+/// The CPU runs `S`'s instructions; `NV` is a multiple of `8 / BITS`; `row` holds `NV ·
+/// LANES · BITS / 8` code bytes and the scale and bias after them at `data_bytes`.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub(crate) unsafe fn lut_add_row<S: LutSimd, const BITS: u32, const NV: usize>(
+    acc: &mut [S::V; NV],
+    row: *const u8,
+    data_bytes: usize,
+) {
+    let phases = 8 / BITS as usize;
+    // SAFETY: the caller provides the code bytes and the scale and bias read here.
+    unsafe {
+        let (table, bias) = S::row_table::<BITS>(row.add(data_bytes));
+        for (g, group) in acc.chunks_exact_mut(phases).enumerate() {
+            let products = S::lookup::<BITS>(row.add(g * S::LANES), table);
+            for (a, p) in group.iter_mut().zip(products) {
+                *a = S::add(S::add(*a, bias), p);
+            }
+        }
+    }
+}
+
+/// The accumulators `acc` that [`lut_add_row`] summed into, back in element order: phase
+/// `k` of code vector `g` holds elements `g · LANES · phases + l · phases + k`.
+///
+/// # Safety
+///
+/// The CPU runs `S`'s instructions; `NV` is a multiple of `8 / BITS`.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub(crate) unsafe fn lut_element_order<S: LutSimd, const BITS: u32, const NV: usize>(
+    acc: &[S::V; NV],
+) -> [S::V; NV] {
+    let phases = 8 / BITS as usize;
+    // SAFETY: only lane operations, which the caller's CPU runs.
+    unsafe {
+        let mut sums = [S::zero(); NV];
+        for (group, sums) in acc.chunks_exact(phases).zip(sums.chunks_exact_mut(phases)) {
+            if BITS == 4 {
+                sums[0] = S::interleave::<false>(group[0], group[1]);
+                sums[1] = S::interleave::<true>(group[0], group[1]);
+            } else {
+                let (lo02, hi02) = (
+                    S::interleave::<false>(group[0], group[2]),
+                    S::interleave::<true>(group[0], group[2]),
+                );
+                let (lo13, hi13) = (
+                    S::interleave::<false>(group[1], group[3]),
+                    S::interleave::<true>(group[1], group[3]),
+                );
+                sums[0] = S::interleave::<false>(lo02, lo13);
+                sums[1] = S::interleave::<true>(lo02, lo13);
+                sums[2] = S::interleave::<false>(hi02, hi13);
+                sums[3] = S::interleave::<true>(hi02, hi13);
+            }
+        }
+        sums
+    }
 }
 
 /// Defines `kernel(format, spec)`, the const table from a registry key to one of this
