@@ -11,6 +11,9 @@
 //!   `Bags` included), f32 rows of dimension 64 in cache: the fixed cost of a call.
 //! - `embedding_prefetch/f32/dim<d>/<hint>_<distance>`: the best level's kernel over the large
 //!   table, uniform indices, bags of 100, for each software-prefetch option.
+//! - `embedding_same_rows/<format>/dim64/bag20/rows<n>/<isa>`: Q4 bags over the small
+//!   (in-L2) table and f32 bags over a table with as many rows (7x the bytes), the same
+//!   batches, in rows per second: the "same logical table" reading of the in-L2 bar.
 //!
 //! `cargo bench --bench embedding -- <filter>` runs a subset, e.g. `embedding/f32/dim64/bag100`.
 
@@ -71,6 +74,7 @@ fn all(c: &mut Criterion) {
     embedding(c, &buffer);
     overhead(c);
     prefetch(c, &buffer);
+    same_rows(c, &buffer);
 }
 
 fn embedding(c: &mut Criterion, buffer: &[u8]) {
@@ -226,6 +230,45 @@ fn prefetch(c: &mut Criterion, buffer: &[u8]) {
             let id = format!("f32/dim{dim}/{}/{option}", entry.isa);
             group.bench_function(id, |b| {
                 b.iter_custom(|calls| time_calls(&case, entry, &mut pool, &mut out, pf, calls))
+            });
+        }
+    }
+    group.finish();
+}
+
+/// The in-L2 bar's "same logical table" reading: Q4 dimension-64 bags of 20 over the small
+/// (in-L2) Q4 table, and f32 bags over a table with the same number of rows (about 7x the
+/// bytes, beyond L2), fed the same batches (pools with the same seed), in rows per second.
+fn same_rows(c: &mut Criterion, buffer: &[u8]) {
+    let mut group = c.benchmark_group("embedding_same_rows");
+    group.sampling_mode(SamplingMode::Flat);
+    let dim = 64;
+    let rows = TableSize::Small.table(buffer, Format::Q4, dim).rows();
+    for format in [Format::Q4, Format::F32] {
+        let bytes = rows * format.row_bytes(dim).expect("small dimension");
+        let table = Table::new(format, rows, dim, &buffer[..bytes]).expect("the buffer holds it");
+        let case = BagCase::with_shape(table, 20, BENCH_BAGS);
+        let mut out = vec![0.0f32; case.out_len()];
+        group.throughput(Throughput::Elements(case.batch_len() as u64));
+        for entry in bags::plan_kernels(format, dim) {
+            let mut pool = IndexPool::with_batch_len(
+                IndexDist::Uniform,
+                TableSize::Small,
+                rows,
+                case.batch_len(),
+            );
+            let id = format!("{format}/dim{dim}/bag20/rows{rows}/{}", entry.isa);
+            group.bench_function(id, |b| {
+                b.iter_custom(|calls| {
+                    time_calls(
+                        &case,
+                        entry,
+                        &mut pool,
+                        &mut out,
+                        Prefetch::default(),
+                        calls,
+                    )
+                })
             });
         }
     }
