@@ -15,10 +15,11 @@
 //! next to the diagonal also takes the small triangle of the row group itself (whose column
 //! vectors are its row vectors, already loaded), so no lane and no pair is computed for
 //! nothing. The tiles run over the panel `KC` elements at a time, all of them per pass, so
-//! that the pass's panel and the accumulators of every pair (`pairs × LANES` f32 between
-//! passes) stay in L1; at the end one more transpose per `LANES` pairs turns the
-//! accumulators back into each sample's output row. The transposes of the next block go
-//! into a second panel, spread over the current block's tiles.
+//! that the accumulators of every pair (`pairs × LANES` f32 between passes) stay in L1
+//! and each tile loads and stores its accumulators once per `KC` elements; at the end one
+//! more transpose per `LANES` pairs turns the accumulators straight into each sample's
+//! output row. The transposes of the next block go into a second panel, spread over the
+//! current block's tiles.
 //!
 //! Lanes past the end of the batch repeat its last sample and are not stored.
 
@@ -29,11 +30,13 @@ use crate::arch::sls::{OUT_BF16, OUT_F16, OUT_F32, ROW_BF16, ROW_F32, Simd, elem
 use crate::embedding::Output;
 use crate::interaction::{InteractionProblem, Vectors};
 
-/// Elements of every vector per pass of the tiles: a pass's panel (`F` vectors × `KC` × 16
-/// lanes, 27 KiB at F = 27) and the accumulators (22 KiB at F = 27) about fill a 48 KiB
-/// L1, while a pass is long enough that reloading the accumulators costs little (8 and
-/// 32 measured slower at B = 2048, F = 27, d = 128 on AVX-512).
-const KC: usize = 16;
+/// Elements of every vector per pass of the tiles. Each tile reloads and stores its
+/// accumulators once per pass, which at 16 was about a tenth of the tiles' time; a pass's
+/// panel (`F` vectors × `KC` × 16 lanes, 108 KiB at F = 27) then lives in L2, not L1, and
+/// the tiles' loads absorb that. Ratio to the FMA peak at B = 64 / 2048, F = 27, d = 128,
+/// AVX-512 (load ~11): KC = 16: 0.35 / 0.27; 32: 0.38 / 0.31; 64: 0.39 / 0.31; 128 (one
+/// pass): 0.35 / 0.29.
+const KC: usize = 64;
 const _: () = assert!(
     KC.is_multiple_of(MAX_LANES),
     "a transposed block stays in one pass"
