@@ -170,7 +170,7 @@ impl<'a> InteractionProblem<'a> {
     /// embedding block (`"embeddings"`) or a separate embedding block (`"embedding block"`)
     /// shorter than its shape needs; [`Error::OutputTooSmall`] (`"interaction"`);
     /// [`Error::SizeOverflow`] when a size does not fit in `usize` (among them the
-    /// kernels' scratch: 16 output rows and 16 samples' vectors).
+    /// kernels' scratch: two panels of 16 samples' vectors and 16 lanes of every pair).
     pub fn new(
         dense: Vectors<'a>,
         embeddings: Embeddings<'a>,
@@ -201,13 +201,11 @@ impl<'a> InteractionProblem<'a> {
         let pairs = pair_count(features, diagonal)?;
         let width = checked_add(dim, pairs, "interaction row width")?;
         let row_len = checked_mul(width.div_ceil(pad_to), pad_to, "interaction row width")?;
-        // The kernels' scratch (a few rows and vectors per lane); with an empty batch
+        // The kernels' scratch (vectors and pairs per lane); with an empty batch
         // nothing else bounds it.
-        crate::arch::interaction::scratch_len(features, dim, pairs, row_len).ok_or(
-            Error::SizeOverflow {
-                what: "interaction scratch size",
-            },
-        )?;
+        crate::arch::interaction::scratch_len(features, dim, pairs).ok_or(Error::SizeOverflow {
+            what: "interaction scratch size",
+        })?;
         let out_stride = out_stride.unwrap_or(row_len);
         if batch > 1 && out_stride < row_len {
             return Err(Error::bad_parameter(
@@ -287,6 +285,15 @@ impl<'a> InteractionProblem<'a> {
             (0, _) => (self.dense, b * d),
             (f, Embeddings::Block(block)) => (block, (b * (self.features - 1) + f - 1) * d),
             (f, Embeddings::Separate(blocks)) => (blocks[f - 1], b * d),
+        }
+    }
+
+    /// Elements from vector `f` of one sample to vector `f` of the next, in its buffer.
+    #[inline]
+    pub(crate) fn sample_stride(&self, f: usize) -> usize {
+        match (f, self.embeddings) {
+            (f, Embeddings::Block(_)) if f > 0 => (self.features - 1) * self.dim,
+            _ => self.dim,
         }
     }
 

@@ -435,7 +435,7 @@ fn bad_inputs_give_exact_errors() {
             what: "interaction output size"
         })
     );
-    // The kernels' scratch (16 output rows) does not fit, even with no sample at all.
+    // The kernels' scratch (16 samples' vectors) does not fit, even with no sample at all.
     let empty = InteractionOptions::new(0, 3, 1 << 60);
     assert_eq!(
         call(&empty, &[], Embeddings::Block(Vectors::F32(&[])), 0),

@@ -15,25 +15,28 @@
 //! next to the diagonal also takes the small triangle of the row group itself (whose column
 //! vectors are its row vectors, already loaded), so no lane and no pair is computed for
 //! nothing. The tiles run over the panel `KC` elements at a time, all of them per pass, so
-//! that the pass's panel and the accumulators of every pair (`pairs × LANES` f32 between
-//! passes) stay in L1; at the end one more transpose per `LANES` pairs turns the
-//! accumulators back into each sample's output row. The transposes of the next block go
-//! into a second panel, spread over the current block's tiles.
+//! that the accumulators of every pair (`pairs × LANES` f32 between passes) stay in L1
+//! and each tile loads and stores its accumulators once per `KC` elements; at the end one
+//! more transpose per `LANES` pairs turns the accumulators straight into each sample's
+//! output row. The transposes of the next block go into a second panel, spread over the
+//! current block's tiles.
 //!
 //! Lanes past the end of the batch repeat its last sample and are not stored.
 
 use std::cell::Cell;
 use std::ops::Range;
 
-use crate::arch::sls::{ROW_BF16, ROW_F32, Simd, elem_bytes};
+use crate::arch::sls::{OUT_BF16, OUT_F16, OUT_F32, ROW_BF16, ROW_F32, Simd, elem_bytes};
 use crate::embedding::Output;
 use crate::interaction::{InteractionProblem, Vectors};
 
-/// Elements of every vector per pass of the tiles: a pass's panel (`F` vectors × `KC` × 16
-/// lanes, 27 KiB at F = 27) and the accumulators (22 KiB at F = 27) about fill a 48 KiB
-/// L1, while a pass is long enough that reloading the accumulators costs little (8 and
-/// 32 measured slower at B = 2048, F = 27, d = 128 on AVX-512).
-const KC: usize = 16;
+/// Elements of every vector per pass of the tiles. Each tile reloads and stores its
+/// accumulators once per pass, which at 16 was about a tenth of the tiles' time; a pass's
+/// panel (`F` vectors × `KC` × 16 lanes, 108 KiB at F = 27) then lives in L2, not L1, and
+/// the tiles' loads absorb that. Ratio to the FMA peak at B = 64 / 2048, F = 27, d = 128,
+/// AVX-512 (load ~11): KC = 16: 0.35 / 0.27; 32: 0.38 / 0.31; 64: 0.39 / 0.31; 128 (one
+/// pass): 0.35 / 0.29.
+const KC: usize = 64;
 const _: () = assert!(
     KC.is_multiple_of(MAX_LANES),
     "a transposed block stays in one pass"
@@ -54,38 +57,28 @@ pub(crate) trait Transpose: Simd {
 }
 
 /// f32 elements of scratch the kernels take for a problem of `features` vectors of `dim`
-/// elements, `pairs` dot products and output rows of `row_len` elements, or `None` when
-/// that overflows `usize` (`InteractionProblem::new` rejects those problems).
-pub(crate) fn scratch_len(
-    features: usize,
-    dim: usize,
-    pairs: usize,
-    row_len: usize,
-) -> Option<usize> {
-    let (panel, acc, _, rows) = scratch_parts(features, dim, pairs, row_len, MAX_LANES)?;
+/// elements and `pairs` dot products, or `None` when that overflows `usize`
+/// (`InteractionProblem::new` rejects those problems).
+pub(crate) fn scratch_len(features: usize, dim: usize, pairs: usize) -> Option<usize> {
+    let (panel, acc) = scratch_parts(features, dim, pairs, MAX_LANES)?;
     panel
         .checked_mul(2)?
         .checked_add(acc)?
-        .checked_add(rows)?
         .checked_add(MAX_LANES)
 }
 
-/// The panel, the accumulators, the row width and the rows of scratch at `lanes` lanes.
+/// The panel and the accumulators of scratch at `lanes` lanes.
 fn scratch_parts(
     features: usize,
     dim: usize,
     pairs: usize,
-    row_len: usize,
     lanes: usize,
-) -> Option<(usize, usize, usize, usize)> {
+) -> Option<(usize, usize)> {
     let panel = features
         .checked_mul(dim.checked_next_multiple_of(KC)?)?
         .checked_mul(lanes)?;
-    let pairs_pad = pairs.checked_next_multiple_of(lanes)?;
-    let acc = pairs_pad.checked_mul(lanes)?;
-    // A row's transposed stores run to the padded pair count; only `row_len` is stored.
-    let width = row_len.max(dim.checked_add(pairs_pad)?);
-    Some((panel, acc, width, width.checked_mul(lanes)?))
+    let acc = pairs.checked_next_multiple_of(lanes)?.checked_mul(lanes)?;
+    Some((panel, acc))
 }
 
 /// Runs samples `samples` of `problem` into `out` with vector type `S` and tiles of `G × G`
@@ -105,33 +98,19 @@ pub(crate) unsafe fn interaction<S: Transpose, const G: usize>(
         return;
     }
     let lanes = S::LANES;
-    let (panel_len, acc_len, width, rows_len) = scratch_parts(
-        problem.features,
-        problem.dim,
-        problem.pairs,
-        problem.row_len,
-        lanes,
-    )
-    .expect("InteractionProblem::new checked the scratch size");
+    let (panel_len, acc_len) = scratch_parts(problem.features, problem.dim, problem.pairs, lanes)
+        .expect("InteractionProblem::new checked the scratch size");
     let mut scratch = SCRATCH.take();
-    let floats = 2 * panel_len + acc_len + rows_len + MAX_LANES;
-    if scratch.floats.len() < floats {
-        scratch.floats.resize(floats, 0.0);
+    let floats = 2 * panel_len + acc_len + MAX_LANES;
+    if scratch.len() < floats {
+        scratch.resize(floats, 0.0);
     }
-    scratch.starts.resize(problem.features * lanes, 0);
     // Aligned to whole cache lines: a vector load that straddles two lines costs about
     // twice as much, and the tiles load from the panels and the accumulators all the time.
-    let skip = scratch
-        .floats
-        .as_ptr()
-        .align_offset(MAX_LANES * 4)
-        .min(MAX_LANES);
-    let (mut panel, rest) = scratch.floats[skip..floats].split_at_mut(panel_len);
-    let (next_panel, rest) = rest.split_at_mut(panel_len);
-    let (acc, rows) = rest.split_at_mut(acc_len);
-    // Past each row's triangle, the row padding: zeros, whatever an earlier call left.
-    rows.fill(0.0);
-    let mut next = NextBlock::new(problem, lanes, G, next_panel, &mut scratch.starts);
+    let skip = scratch.as_ptr().align_offset(MAX_LANES * 4).min(MAX_LANES);
+    let (mut panel, rest) = scratch[skip..floats].split_at_mut(panel_len);
+    let (next_panel, acc) = rest.split_at_mut(panel_len);
+    let mut next = NextBlock::new(problem, lanes, G, next_panel);
     let mut b0 = samples.start;
     let first = (samples.end - b0).min(lanes);
     next.aim(problem, b0, first);
@@ -160,28 +139,20 @@ pub(crate) unsafe fn interaction<S: Transpose, const G: usize>(
         }
         // SAFETY: as `between_tiles`.
         unsafe { next.finish::<S>(problem) };
-        // SAFETY: `acc` holds the block's finished dot products; `rows` holds `LANES` rows
-        // of `width ≥ d + pairs (padded)` elements; samples `b0 .. b0 + n` are in the batch.
-        unsafe { write_rows::<S>(problem, acc, rows, width, b0, n, out) };
+        // SAFETY: `acc` holds the block's finished dot products; samples `b0 .. b0 + n` are
+        // in the batch; `problem` comes from `InteractionProblem::new` with `out`'s length.
+        unsafe { write_rows::<S>(problem, acc, b0, n, out) };
         std::mem::swap(&mut panel, &mut next.panel);
         b0 += n;
     }
     SCRATCH.set(scratch);
 }
 
-/// The scratch of [`interaction`]: f32 for the two panels, the accumulators and the output
-/// rows; where each lane's vectors start.
-#[derive(Default)]
-struct Scratch {
-    floats: Vec<f32>,
-    starts: Vec<usize>,
-}
-
 thread_local! {
-    /// Each thread's scratch, kept from call to call (it only grows, to two panels of the
-    /// largest problem run and the rest: 0.47 MiB at F = 27, d = 128). Allocated and
+    /// Each thread's scratch, kept from call to call (it only grows): the two panels and
+    /// the accumulators of [`interaction`], 0.44 MiB at F = 27, d = 128. Allocated and
     /// zeroed per call, it took about a seventh of a call at B = 64, F = 27, d = 128.
-    static SCRATCH: Cell<Scratch> = Cell::new(Scratch::default());
+    static SCRATCH: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
 }
 
 /// The transposes of the next block of samples into its panel, a few before each tile of
@@ -193,10 +164,9 @@ thread_local! {
 struct NextBlock<'s> {
     /// The panel being filled.
     panel: &'s mut [f32],
-    /// Where vector `f` of lane `s` starts in its buffer: `starts[f · LANES + s]`.
-    starts: &'s mut [usize],
-    /// The block's first sample.
+    /// The block's first sample and its number of samples.
     b0: usize,
+    n: usize,
     /// The next transpose: vector `f`, elements `k ..`; `f = F` when all are done.
     f: usize,
     k: usize,
@@ -210,13 +180,12 @@ impl<'s> NextBlock<'s> {
         lanes: usize,
         g: usize,
         panel: &'s mut [f32],
-        starts: &'s mut [usize],
     ) -> NextBlock<'s> {
         let transposes = problem.features * problem.dim.div_ceil(lanes);
         NextBlock {
             panel,
-            starts,
             b0: 0,
+            n: 0,
             f: problem.features,
             k: 0,
             per_tile: transposes.div_ceil(tiles_per_block(problem, g).max(1)),
@@ -225,10 +194,8 @@ impl<'s> NextBlock<'s> {
 
     /// Aims at the block of samples `b0 .. b0 + n` (nothing to do when `n = 0`).
     fn aim(&mut self, problem: &InteractionProblem<'_>, b0: usize, n: usize) {
-        (self.b0, self.f, self.k) = (b0, if n == 0 { problem.features } else { 0 }, 0);
-        if n > 0 {
-            lane_starts(problem, b0, n, self.starts);
-        }
+        (self.b0, self.n, self.k) = (b0, n, 0);
+        self.f = if n == 0 { problem.features } else { 0 };
     }
 
     /// The next `per_tile` transposes.
@@ -268,18 +235,22 @@ impl<'s> NextBlock<'s> {
     #[inline(always)]
     unsafe fn transpose<S: Transpose>(&mut self, problem: &InteractionProblem<'_>) {
         let (f, k, lanes) = (self.f, self.k, S::LANES);
-        let (src, _) = problem.vector(self.b0, f);
-        let starts = &self.starts[f * lanes..(f + 1) * lanes];
+        let (src, start) = problem.vector(self.b0, f);
+        let rows = Rows {
+            start: start + k,
+            stride: problem.sample_stride(f),
+            n: self.n,
+        };
         // SAFETY: every lane's vector holds `d > k` elements from its start (the problem's
-        // checks); the panel holds `F` vectors × `d` (padded to `KC`) × LANES; the CPU runs
-        // `S`.
+        // checks, the block's `n` samples being in the batch); the panel holds `F` vectors ×
+        // `d` (padded to `KC`) × LANES; the CPU runs `S`.
         unsafe {
             match src {
                 Vectors::F32(v) => {
-                    to_panel::<S, ROW_F32>(problem, v.as_ptr().cast(), starts, f, k, self.panel)
+                    to_panel::<S, ROW_F32>(problem, v.as_ptr().cast(), rows, f, k, self.panel)
                 }
                 Vectors::Bf16(v) => {
-                    to_panel::<S, ROW_BF16>(problem, v.as_ptr().cast(), starts, f, k, self.panel)
+                    to_panel::<S, ROW_BF16>(problem, v.as_ptr().cast(), rows, f, k, self.panel)
                 }
             }
         }
@@ -297,31 +268,29 @@ fn tiles_per_block(problem: &InteractionProblem<'_>, g: usize) -> usize {
     (groups * (groups + 1) / 2) * problem.dim.div_ceil(KC)
 }
 
-/// Fills `starts[f · LANES + s]` with the element where vector `f` of lane `s` starts, for
-/// the block of samples `b0 .. b0 + n`; lanes past `n` repeat the last sample.
-fn lane_starts(problem: &InteractionProblem<'_>, b0: usize, n: usize, starts: &mut [usize]) {
-    let lanes = starts.len() / problem.features;
-    for (f, lane_starts) in starts.chunks_exact_mut(lanes).enumerate() {
-        for (s, start) in lane_starts.iter_mut().enumerate() {
-            *start = problem.vector(b0 + s.min(n - 1), f).1;
-        }
-    }
+/// Where one transpose reads: lane `s`'s elements start at element `start + s · stride` of
+/// the buffer, for the block's `n` samples; lanes past `n` repeat the last sample.
+#[derive(Clone, Copy)]
+struct Rows {
+    start: usize,
+    stride: usize,
+    n: usize,
 }
 
 /// Transposes elements `k .. k + LANES` (or to `d`) of vector `f` of every lane (format
-/// `FMT`, lane `s`'s vector starting at element `starts[s]` of `base`) into the panel:
-/// element `k + c` of it goes to lane `s` of the panel's vector `((k + c) / KC, f, (k + c) %
-/// KC)`.
+/// `FMT`, in `base` where `rows` says) into the panel: element `k + c` of it goes to lane `s`
+/// of the panel's vector `((k + c) / KC, f, (k + c) % KC)`.
 ///
 /// # Safety
 ///
-/// The CPU runs `S`; `starts` has `LANES` entries and elements `starts[s] .. + d` of `base`
-/// are readable; `k < d`; `panel` holds `⌈d / KC⌉ · F · KC · LANES` elements.
+/// The CPU runs `S`; `1 ≤ rows.n ≤ LANES` and elements `start + s · stride .. + (d − k)` of
+/// `base` are readable for `s < n`; `k < d`; `panel` holds `⌈d / KC⌉ · F · KC · LANES`
+/// elements.
 #[inline(always)]
 unsafe fn to_panel<S: Transpose, const FMT: u8>(
     problem: &InteractionProblem<'_>,
     base: *const u8,
-    starts: &[usize],
+    rows: Rows,
     f: usize,
     k: usize,
     panel: &mut [f32],
@@ -330,16 +299,17 @@ unsafe fn to_panel<S: Transpose, const FMT: u8>(
     let m = lanes.min(problem.dim - k);
     // SAFETY: `S::zero` needs only the CPU support the caller guarantees.
     let mut r = [unsafe { S::zero() }; MAX_LANES];
-    for (s, v) in r[..lanes].iter_mut().enumerate() {
-        // SAFETY: `m` elements from `starts[s] + k` are among the `d` the caller provides
-        // (`k + m ≤ d`).
-        unsafe {
-            let p = base.add((starts[s] + k) * elem_bytes(FMT));
-            *v = if m == lanes {
-                S::load::<FMT>(p)
-            } else {
-                S::load_part::<FMT>(p, m)
-            };
+    // A full block (every block of the widest level) reads at `start + s · stride`, with
+    // no clamping of the lane: the address arithmetic of the loads otherwise competes with
+    // the shuffles for the vector ports.
+    // SAFETY (both loops): lane `s` or the last sample, `< n`, as the caller provides.
+    if rows.n == lanes {
+        for (s, v) in r[..lanes].iter_mut().enumerate() {
+            *v = unsafe { load_lane::<S, FMT>(base, rows, s, m) };
+        }
+    } else {
+        for (s, v) in r[..lanes].iter_mut().enumerate() {
+            *v = unsafe { load_lane::<S, FMT>(base, rows, s.min(rows.n - 1), m) };
         }
     }
     // `KC` is a multiple of `LANES` and `k` of `LANES`, so elements `k .. k + m` are
@@ -354,6 +324,31 @@ unsafe fn to_panel<S: Transpose, const FMT: u8>(
             if m == lanes || c < m {
                 S::store::<ROW_F32>(panel.as_mut_ptr().add(at + c * lanes).cast(), v);
             }
+        }
+    }
+}
+
+/// The `m` elements (`m ≤ LANES`; zeros past them) of sample `lane` that [`to_panel`]
+/// transposes.
+///
+/// # Safety
+///
+/// The CPU runs `S`; `m` elements of format `FMT` at element `rows.start + lane ·
+/// rows.stride` of `base` are readable.
+#[inline(always)]
+unsafe fn load_lane<S: Simd, const FMT: u8>(
+    base: *const u8,
+    rows: Rows,
+    lane: usize,
+    m: usize,
+) -> S::V {
+    // SAFETY: the caller's contract.
+    unsafe {
+        let p = base.add((rows.start + lane * rows.stride) * elem_bytes(FMT));
+        if m == S::LANES {
+            S::load::<FMT>(p)
+        } else {
+            S::load_part::<FMT>(p, m)
         }
     }
 }
@@ -495,30 +490,63 @@ unsafe fn tile<S: Simd, const R: usize, const C: usize, const TRI: bool, const D
     }
 }
 
-/// Writes the output rows of samples `b0 .. b0 + n`: the dense vector, then the triangle
-/// transposed back from `acc` (pair-major, samples across the lanes), then the padding.
+/// Writes the output rows of samples `b0 .. b0 + n` straight into `out`: the dense vector,
+/// then the triangle transposed back from `acc` (pair-major, samples across the lanes),
+/// then the padding. (Through a scratch copy of the rows, the copy took about a fifth of a
+/// call at B = 2048, F = 27, d = 128.)
 ///
 /// # Safety
 ///
 /// The CPU runs `S`; `acc` holds `pairs` (padded to whole vectors) × LANES elements;
-/// `rows` holds `LANES` rows of `width ≥ d + pairs (padded)` elements, zero past that;
-/// `b0 + n ≤ B`, `n ≤ LANES`; `problem` comes from `InteractionProblem::new` with `out`'s
-/// length.
+/// `b0 + n ≤ B`, `1 ≤ n ≤ LANES`; `problem` comes from `InteractionProblem::new` with
+/// `out`'s length.
 #[inline(always)]
 unsafe fn write_rows<S: Transpose>(
     problem: &InteractionProblem<'_>,
     acc: &[f32],
-    rows: &mut [f32],
-    width: usize,
     b0: usize,
     n: usize,
     out: &mut Output<'_>,
 ) {
-    let (lanes, d) = (S::LANES, problem.dim);
+    // SAFETY: the caller's contract; each buffer is the output's.
+    unsafe {
+        match out {
+            Output::F32(o) => {
+                write_rows_as::<S, OUT_F32>(problem, acc, b0, n, o.as_mut_ptr().cast())
+            }
+            Output::F16(o) => {
+                write_rows_as::<S, OUT_F16>(problem, acc, b0, n, o.as_mut_ptr().cast())
+            }
+            Output::Bf16(o) => {
+                write_rows_as::<S, OUT_BF16>(problem, acc, b0, n, o.as_mut_ptr().cast())
+            }
+        }
+    }
+}
+
+/// [`write_rows`] into an output of type `OUT` at `out`.
+///
+/// # Safety
+///
+/// As [`write_rows`], with `out` the output buffer's start.
+#[inline(always)]
+unsafe fn write_rows_as<S: Transpose, const OUT: u8>(
+    problem: &InteractionProblem<'_>,
+    acc: &[f32],
+    b0: usize,
+    n: usize,
+    out: *mut u8,
+) {
+    let (lanes, d, pairs) = (S::LANES, problem.dim, problem.pairs);
+    // Row `b` starts at element `b · out_stride` and holds `row_len ≥ d + pairs` elements
+    // (`InteractionProblem::new` checked the output's length against both).
+    let row = |s: usize| out.wrapping_add((b0 + s) * problem.out_stride * elem_bytes(OUT));
     let mut p0 = 0;
-    while p0 < problem.pairs {
-        // SAFETY: `p0 + LANES ≤ pairs (padded)`, so the loads are inside `acc`, and the
-        // stores at `d + p0 .. + LANES ≤ width` inside each row; the CPU runs `S`.
+    while p0 < pairs {
+        let m = lanes.min(pairs - p0);
+        // SAFETY: `p0 + LANES ≤ pairs (padded)`, so the loads are inside `acc`; the stores
+        // write elements `d + p0 .. + m ≤ d + pairs` of rows `b0 + s`, `s < n`; the CPU runs
+        // `S`.
         unsafe {
             let mut r = [S::zero(); MAX_LANES];
             for (q, v) in r[..lanes].iter_mut().enumerate() {
@@ -528,18 +556,75 @@ unsafe fn write_rows<S: Transpose>(
             // (`n` tested inside, for the reason given in `to_panel`.)
             for (s, &v) in r[..lanes].iter().enumerate() {
                 if s < n {
-                    S::store::<ROW_F32>(rows.as_mut_ptr().add(s * width + d + p0).cast(), v);
+                    let p = row(s).add((d + p0) * elem_bytes(OUT));
+                    if m == lanes {
+                        S::store::<OUT>(p, v);
+                    } else {
+                        S::store_part::<OUT>(p, v, m);
+                    }
                 }
             }
         }
         p0 += lanes;
     }
     for s in 0..n {
-        // (Not `chunks_exact_mut`: `width` is 0 when `d` and the triangle are.)
-        let row = &mut rows[s * width..(s + 1) * width];
         let (src, start) = problem.vector(b0 + s, 0);
-        src.widen_into(start, &mut row[..d]);
-        // Past the triangle's padded pairs `row` is zero: the row padding.
-        out.store((b0 + s) * problem.out_stride, &row[..problem.row_len]);
+        // SAFETY: the dense vector holds `d` elements from `start`; the row `row_len`
+        // elements from `row(s)`; the CPU runs `S`.
+        unsafe {
+            match src {
+                Vectors::F32(v) => {
+                    copy_widened::<S, ROW_F32, OUT>(v.as_ptr().cast(), start, d, row(s))
+                }
+                Vectors::Bf16(v) => {
+                    copy_widened::<S, ROW_BF16, OUT>(v.as_ptr().cast(), start, d, row(s))
+                }
+            }
+            let zero = S::zero();
+            let mut at = d + pairs;
+            while at < problem.row_len {
+                let m = lanes.min(problem.row_len - at);
+                let p = row(s).add(at * elem_bytes(OUT));
+                if m == lanes {
+                    S::store::<OUT>(p, zero);
+                } else {
+                    S::store_part::<OUT>(p, zero, m);
+                }
+                at += lanes;
+            }
+        }
+    }
+}
+
+/// Writes elements `start .. start + len` of `src` (format `FMT`), widened exactly to f32,
+/// as `OUT` at `dst`.
+///
+/// # Safety
+///
+/// The CPU runs `S`; those elements are readable and `len` elements writable at `dst`.
+#[inline(always)]
+unsafe fn copy_widened<S: Simd, const FMT: u8, const OUT: u8>(
+    src: *const u8,
+    start: usize,
+    len: usize,
+    dst: *mut u8,
+) {
+    let lanes = S::LANES;
+    let mut at = 0;
+    while at < len {
+        let m = lanes.min(len - at);
+        // SAFETY: elements `at .. at + m` of both are inside the caller's ranges.
+        unsafe {
+            let (p, q) = (
+                src.add((start + at) * elem_bytes(FMT)),
+                dst.add(at * elem_bytes(OUT)),
+            );
+            if m == lanes {
+                S::store::<OUT>(q, S::load::<FMT>(p));
+            } else {
+                S::store_part::<OUT>(q, S::load_part::<FMT>(p, m), m);
+            }
+        }
+        at += lanes;
     }
 }
