@@ -5,10 +5,11 @@
 //! B is packed for AMX (`PackedB` with [`Isa::Amx`](crate::Isa::Amx)): the usual panels
 //! of 16 columns, each a run of 64-byte lines of 4 k, with the line count padded to whole
 //! tiles, so one B tile is 16 consecutive lines: one `tileloadd` with a 64-byte stride,
-//! and the padding is zero weights. A tiles load straight from the caller's rows with its
-//! stride (`tileloadd` takes one); only what would read past a row or past the last row is
-//! copied, zero-padded: the last K step's 64 bytes of each row when k is not a multiple
-//! of 64, and all of a last row tile of fewer than 16 rows. Row blocks run outside and
+//! and the padding is zero weights. A tiles load from a copy of the current row block's
+//! rows: 64-byte aligned, `ceil(k / 64)` lines a row, zero-padded past k and to whole
+//! tiles, so every tile row is one cache line whatever the caller's alignment and stride
+//! (a `tileloadd` whose rows straddle lines measured 15–20% slower in a tile-only loop),
+//! and the K tail and short row tiles need no special case. Row blocks run outside and
 //! column blocks inside, K whole in the tiles, so every output is finished once: a row
 //! block's A (32 KiB at k = 1024) stays in L1 while B streams past with `tileloaddt1`
 //! (the hint not to keep it in L1). Measured, loaded machine: slightly ahead of column
@@ -17,13 +18,13 @@
 //! Exactness: `tdpbusd` sums exact u8 × i8 products into i32 lanes, wrapping like the
 //! reference (the order of a wrapping sum does not change it). The four accumulator tiles
 //! are stored to a 4 KiB buffer that stays in L1, and the AVX-512 epilogue of the other
-//! x86 kernels ([`qgemm::epilogue_rows`] with [`Avx512Epi`]) finishes them a tile of 16
-//! rows and one panel at a time, each column's operands loaded once for the 16 rows: the
-//! zero-point corrections and every output stage are the VNNI path's arithmetic. A
-//! block's epilogue runs in shares between the K steps of the next block. Measured,
-//! loaded machine: the vector work does not overlap the tile multiplies (interleaved,
-//! all at once or after the block take the same time), so what counts is its
-//! instruction count: about 16 per vector of 16 outputs.
+//! x86 kernels ([`qgemm::epilogue_rows`] with [`Avx512Epi`]) finishes them 8 rows of one
+//! panel at a time, each column's operands loaded once for the 8 rows: the zero-point
+//! corrections and every output stage are the VNNI path's arithmetic. A
+//! block's epilogue runs in shares of 8 rows of one panel spread evenly over the K steps
+//! of the next block, inline: the out-of-order core then runs the vector work in the
+//! shadow of the 16-cycle `tdpbusd`s. (Calling it through a closure cost a call and a
+//! `vzeroupper` after every K step, and bunched shares of 16 rows overlapped less.)
 
 use std::mem::MaybeUninit;
 
@@ -42,29 +43,19 @@ const K_STEP: usize = TILE_ROWS * 4;
 const B_TILE: usize = TILE_ROWS * TILE_BYTES;
 /// Rows of a block: two row tiles.
 const BLOCK_ROWS: usize = 2 * TILE_ROWS;
-/// Rows of one panel per share of a block's epilogue: a whole tile, so each column's
-/// operands serve 16 rows (4 rows per share measured 10% slower at m = 64).
-const SHARE_ROWS: usize = TILE_ROWS;
+/// Rows of one panel per share of a block's epilogue: small enough that a share fits in
+/// the shadow of one K step, large enough to amortize setting up a panel's operands.
+const SHARE_ROWS: usize = 8;
 
 /// The accumulators of one block of 32 rows × 2 panels as the epilogue reads them: row r,
 /// panel q at `r · EPILOGUE_ROW_STRIDE + 16q`.
 #[repr(C, align(64))]
 struct Sums([i32; BLOCK_ROWS * EPILOGUE_ROW_STRIDE]);
 
-/// 64 zero-padded bytes of one row of A: a row of a copied tile.
+/// 64 bytes of a copied row of A: one row of an A tile.
 #[derive(Clone, Copy)]
 #[repr(C, align(64))]
 struct Line([u8; TILE_BYTES]);
-
-/// Where one row tile reads A: full K step s at `base + 64 s`, rows `stride` bytes apart;
-/// the partial last step (k not a multiple of 64) at `tail`, rows `tail_stride` apart.
-#[derive(Clone, Copy)]
-struct ATile {
-    base: *const u8,
-    stride: usize,
-    tail: *const u8,
-    tail_stride: usize,
-}
 
 /// The u8 × i8 GEMM block with AMX-INT8 tiles and the AVX-512 epilogue.
 ///
@@ -89,67 +80,28 @@ pub(crate) unsafe fn gemm_u8i8(
     // row sums the context takes.
     let ctx = unsafe { Ctx::new::<Vnni>(block, stage, out, out_stride) };
     let k = ctx.k;
-    let (full, steps) = (k / K_STEP, k.div_ceil(K_STEP));
+    let steps = k.div_ceil(K_STEP);
     debug_assert_eq!(ctx.b.groups, steps * TILE_ROWS, "B is not packed for AMX");
     let (p0, p1) = (ctx.c0 / PANEL, ctx.c1.div_ceil(PANEL));
     let panel_bytes = ctx.b.groups * TILE_BYTES;
-    let (whole_tiles, edge_rows) = ((r1 - r0) / TILE_ROWS, (r1 - r0) % TILE_ROWS);
-    let row = |i: usize| ctx.a.wrapping_add(i * ctx.a_stride);
-    // The copies (allocated only when needed): each whole row tile's last 64 bytes of k,
-    // 16 lines per tile; and the rows of a short last row tile, `steps` lines per row.
-    let tail = k - full * K_STEP;
-    let mut tails = Vec::new();
-    if tail > 0 {
-        tails.resize(whole_tiles * TILE_ROWS, Line([0; TILE_BYTES]));
-        for (r, line) in tails.iter_mut().enumerate() {
-            // SAFETY: row r0 + r < r1 holds k codes (validated).
-            let codes = unsafe { std::slice::from_raw_parts(row(r0 + r).add(full * K_STEP), tail) };
-            line.0[..tail].copy_from_slice(codes);
-        }
-    }
-    let mut edge = Vec::new();
-    if edge_rows > 0 {
-        edge.resize(TILE_ROWS * steps, Line([0; TILE_BYTES]));
-        for (r, lines) in edge
-            .chunks_exact_mut(steps.max(1))
-            .take(edge_rows)
-            .enumerate()
-        {
-            // SAFETY: as above.
-            let codes =
-                unsafe { std::slice::from_raw_parts(row(r0 + whole_tiles * TILE_ROWS + r), k) };
-            for (line, chunk) in lines.iter_mut().zip(codes.chunks(K_STEP)) {
-                line.0[..chunk.len()].copy_from_slice(chunk);
-            }
-        }
-    }
-    let a_tile = |t: usize| {
-        if t < whole_tiles {
-            ATile {
-                base: row(r0 + t * TILE_ROWS),
-                stride: ctx.a_stride,
-                tail: tails.as_ptr().wrapping_add(t * TILE_ROWS).cast(),
-                tail_stride: TILE_BYTES,
-            }
-        } else {
-            let base = edge.as_ptr().cast::<u8>();
-            ATile {
-                base,
-                stride: steps * TILE_BYTES,
-                tail: base.wrapping_add(full * TILE_BYTES),
-                tail_stride: steps * TILE_BYTES,
-            }
-        }
-    };
+    // A row block's rows, copied `steps` 64-byte lines a row and zero-padded past k and
+    // to whole tiles: tile rows start on cache lines whatever the caller's alignment and
+    // stride (rows that straddle lines measured 15–20% slower), and K ends on a whole
+    // step. Each copy writes every byte its tiles read, so the buffer starts
+    // uninitialized.
+    let tiled_rows = (r1 - r0).next_multiple_of(TILE_ROWS).min(BLOCK_ROWS);
+    let mut block_a = Vec::<MaybeUninit<Line>>::with_capacity(tiled_rows * steps);
+    let a_stride = steps * TILE_BYTES;
     // Two blocks' sums: the epilogue of one block runs while the tiles compute the next.
     // Tile stores write each block's sums before the epilogue reads them.
     let mut slots = MaybeUninit::<[Sums; 2]>::uninit();
     let slots = slots.as_mut_ptr().cast::<Sums>();
-    // SAFETY: the CPU has AMX and tile permission (the caller's contract). Every tile load
-    // reads 16 rows of 64 bytes that exist: rows of A below r1 at k offsets below
-    // 64 · full ≤ k, the copies (16 lines per tile, `steps` lines per row), and lines of
-    // panels below p1 ≤ ceil(n / 16), `groups` · 64 bytes per panel (B packed for AMX);
-    // the epilogue gets rows and panels of a block, and its sums.
+    // SAFETY: the CPU has AMX and tile permission (the caller's contract). The copies read
+    // k codes of rows below r1 (validated) into rows below 32 of `block_a`, `steps` lines
+    // a row. Every tile load reads 16 rows of 64 bytes that exist: lines of `block_a`
+    // (`tiled_rows` rows of `steps` lines), and lines of panels below p1 ≤ ceil(n / 16),
+    // `groups` · 64 bytes per panel (B packed for AMX); the epilogue gets rows and panels
+    // of a block, and its sums.
     unsafe {
         amx::configure();
         let mut pending = Pending::none();
@@ -159,8 +111,17 @@ pub(crate) unsafe fn gemm_u8i8(
         let mut i = r0;
         while i < r1 {
             let rows = (r1 - i).min(BLOCK_ROWS);
-            let t = (i - r0) / TILE_ROWS;
-            let a = [a_tile(t), a_tile(t + 1)];
+            let copy = block_a.as_mut_ptr().cast::<u8>();
+            for r in 0..rows {
+                let to = copy.add(r * a_stride);
+                std::ptr::copy_nonoverlapping(ctx.a.add((i + r) * ctx.a_stride), to, k);
+                to.add(k).write_bytes(0, a_stride - k);
+            }
+            let tiled = rows.next_multiple_of(TILE_ROWS);
+            copy.add(rows * a_stride)
+                .write_bytes(0, (tiled - rows) * a_stride);
+            let a0 = block_a.as_ptr().cast::<u8>();
+            let a = [a0, a0.wrapping_add(TILE_ROWS * a_stride)];
             let mut p = p0;
             while p < p1 {
                 let nt = (p1 - p).min(2);
@@ -170,24 +131,19 @@ pub(crate) unsafe fn gemm_u8i8(
                 ];
                 let slot = 1 - pending.slot;
                 let (current, previous) = (slots.add(slot), slots.add(pending.slot));
-                // The previous block's epilogue, a share after each K step.
-                let share = pending.items.div_ceil(steps.max(1));
-                let mut done = 0;
-                let mut finish = |upto: usize| {
-                    while done < upto.min(pending.items) {
-                        pending.run(&ctx, previous, done);
-                        done += 1;
-                    }
-                };
-                let between = |s: usize| finish((s + 1) * share);
                 let c = current.cast::<i32>();
+                let epi = (&ctx, &pending, previous.cast_const());
                 match (rows > TILE_ROWS, nt) {
-                    (false, 1) => tile_block::<1, 1>(a, b, full, steps, c, between),
-                    (false, _) => tile_block::<1, 2>(a, b, full, steps, c, between),
-                    (true, 1) => tile_block::<2, 1>(a, b, full, steps, c, between),
-                    (true, _) => tile_block::<2, 2>(a, b, full, steps, c, between),
+                    (false, 1) => tile_block::<1, 1>(a, a_stride, b, steps, c, epi),
+                    (false, _) => tile_block::<1, 2>(a, a_stride, b, steps, c, epi),
+                    (true, 1) => tile_block::<2, 1>(a, a_stride, b, steps, c, epi),
+                    (true, _) => tile_block::<2, 2>(a, a_stride, b, steps, c, epi),
                 }
-                finish(usize::MAX);
+                if steps == 0 {
+                    for item in 0..pending.items {
+                        pending.run(&ctx, previous, item);
+                    }
+                }
                 pending = Pending {
                     i,
                     p,
@@ -257,23 +213,24 @@ impl Pending {
     }
 }
 
-/// Sums `MT` row tiles (`a`) against `NT` B panels (at `b`, lines of whole tiles) over
-/// `full` whole K steps and, when `steps > full`, the partial last one, into `c` (row
-/// tile t, panel q at rows `16t..`, columns `16q..`, rows `EPILOGUE_ROW_STRIDE` i32
-/// apart). Calls `between(s)` after issuing step s.
+/// Sums `MT` row tiles (at `a`, rows `a_stride` bytes apart, 64 k per step) against `NT`
+/// B panels (at `b`, lines of whole tiles) over `steps` K steps into `c` (row tile t,
+/// panel q at rows `16t..`, columns `16q..`, rows `EPILOGUE_ROW_STRIDE` i32 apart), and
+/// runs the epilogue of `pending` (its sums at `sums`) between the steps.
 ///
 /// # Safety
 ///
 /// Tiles are configured (`amx::configure`); the first `MT` of `a` and the first `NT` of `b`
-/// give 16 readable rows of 64 bytes for every step; `c` has 32 writable rows.
+/// give 16 readable rows of 64 bytes for every step; `c` has 32 writable rows; as
+/// [`Pending::run`] for `ctx`, `pending` and `sums`.
 #[inline(always)]
 unsafe fn tile_block<const MT: usize, const NT: usize>(
-    a: [ATile; 2],
+    a: [*const u8; 2],
+    a_stride: usize,
     b: [*const i8; 2],
-    full: usize,
     steps: usize,
     c: *mut i32,
-    mut between: impl FnMut(usize),
+    (ctx, pending, sums): (&Ctx, &Pending, *const Sums),
 ) {
     const C_STRIDE: usize = EPILOGUE_ROW_STRIDE * 4;
     // SAFETY: the caller's contract.
@@ -288,16 +245,19 @@ unsafe fn tile_block<const MT: usize, const NT: usize>(
                 tilezero!(3);
             }
         }
-        let b_at = |s: usize| [b[0].add(s * B_TILE), b[1].wrapping_add(s * B_TILE)];
-        for s in 0..full {
-            let a_at = |t: usize| (a[t].base.wrapping_add(s * K_STEP), a[t].stride);
-            step::<MT, NT>([a_at(0), a_at(1)], b_at(s));
-            between(s);
-        }
-        if steps > full {
-            let a_at = |t: usize| (a[t].tail, a[t].tail_stride);
-            step::<MT, NT>([a_at(0), a_at(1)], b_at(full));
-            between(full);
+        // The previous block's epilogue, `items` shares spread evenly over the steps:
+        // after step s, shares up to (s + 1) · items / steps, counted without a division.
+        let (mut item, mut due) = (0, 0);
+        for s in 0..steps {
+            let a_at = |t: usize| a[t].wrapping_add(s * K_STEP);
+            let b_at = |q: usize| b[q].wrapping_add(s * B_TILE);
+            step::<MT, NT>([a_at(0), a_at(1)], a_stride, [b_at(0), b_at(1)]);
+            due += pending.items;
+            while due >= steps {
+                pending.run(ctx, sums, item);
+                item += 1;
+                due -= steps;
+            }
         }
         tilestored!(0, c, C_STRIDE);
         if NT == 2 {
@@ -313,17 +273,21 @@ unsafe fn tile_block<const MT: usize, const NT: usize>(
     }
 }
 
-/// One K step of [`tile_block`]: row tile t from `a[t]` (address, row stride), panel q's
-/// tile at `b[q]`.
+/// One K step of [`tile_block`]: row tile t at `a[t]`, rows `a_stride` bytes apart, panel
+/// q's tile at `b[q]`.
 ///
 /// # Safety
 ///
 /// As [`tile_block`], for this step.
 #[inline(always)]
-unsafe fn step<const MT: usize, const NT: usize>(a: [(*const u8, usize); 2], b: [*const i8; 2]) {
+unsafe fn step<const MT: usize, const NT: usize>(
+    a: [*const u8; 2],
+    a_stride: usize,
+    b: [*const i8; 2],
+) {
     // SAFETY: the caller's contract.
     unsafe {
-        tileloadd!(4, a[0].0, a[0].1);
+        tileloadd!(4, a[0], a_stride);
         tileloaddt1!(6, b[0], TILE_BYTES);
         tdpbusd!(0, 4, 6);
         if NT == 2 {
@@ -331,7 +295,7 @@ unsafe fn step<const MT: usize, const NT: usize>(a: [(*const u8, usize); 2], b: 
             tdpbusd!(1, 4, 7);
         }
         if MT == 2 {
-            tileloadd!(5, a[1].0, a[1].1);
+            tileloadd!(5, a[1], a_stride);
             tdpbusd!(2, 5, 6);
             if NT == 2 {
                 tdpbusd!(3, 5, 7);
