@@ -128,7 +128,8 @@ fn ratio_to_read_limit(_: &mut Criterion) {
 
 /// Prints the GB/s of the Q8 and Q4 quantizers of each vector level over a whole table of
 /// f32 far out of cache, and its ratio to reading as many bytes from memory
-/// (`lowp::limits::seq_read` over a 1 GiB buffer), measured in the same run.
+/// (`lowp::limits::seq_read` over a 1 GiB buffer), measured in the same run. Table and
+/// limit buffer are both `HugeBuffer`s, so both read the same kind of pages.
 fn large_ratio_to_read_limit(_: &mut Criterion) {
     let limit = {
         let buffer = HugeBuffer::new(LARGE_TABLE_BYTES).expect("the 1 GiB read buffer");
@@ -137,6 +138,8 @@ fn large_ratio_to_read_limit(_: &mut Criterion) {
     println!("ratio: limit {} = {:.1} GB/s", limit.name, limit.value);
     let input = LargeQuantInput::new(LARGE_TABLE_BYTES);
     for format in [lowp::Format::Q8, lowp::Format::Q4] {
+        // Faulted in by the untimed first call of `median_secs`, so that timed calls write
+        // to committed memory, as an engine re-quantizing into its table does.
         let mut out = vec![0u8; input.table_bytes(format)];
         for entry in runnable().filter(|e| e.op == Op::Quantize(format) && e.isa != Isa::Scalar) {
             let secs = median_secs(5, 1, || input.quantize(entry, &mut out));

@@ -751,7 +751,8 @@ fn quant_row(entry: &Entry, format: Format, limits: &[Limit], quick: bool) -> Ke
 /// size (1 GiB, rows of 128), one row per vector level, in GB/s of f32 read against
 /// reading that much memory: what an engine quantizing a table meets, where the in-cache
 /// rows of `quant_row` measure the arithmetic alone. The scalar quantizer is left out (a
-/// second per call); the first rows are checked against the reference.
+/// second per call); the first rows are checked against the reference. The table is on
+/// 2 MiB pages as the limit's buffer is; the untimed warm-up call faults the output in.
 fn quant_large_rows(limits: &[Limit], quick: bool, report: &Report) {
     let limit = limits
         .iter()
