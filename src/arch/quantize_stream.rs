@@ -33,7 +33,8 @@ struct Stage([u8; STAGE_BYTES]);
 pub(crate) struct LineWriter {
     stage: Stage,
     /// The output address of `stage[0]`: line-aligned, so `stage` and the output agree
-    /// modulo 64. Before the first flush it may lie before the output's first byte.
+    /// modulo 64. Before the first flush it may lie before the output's first byte, so it
+    /// is only ever offset with wrapping arithmetic.
     base: *mut u8,
     /// The first stage byte that belongs to the output (nonzero only until the first
     /// flush, when the output does not start on a line).
@@ -102,19 +103,19 @@ impl LineWriter {
         unsafe {
             if !at.is_multiple_of(LINE) {
                 let end = at.next_multiple_of(LINE).min(self.fill);
-                std::ptr::copy_nonoverlapping(stage.add(at), self.base.add(at), end - at);
+                std::ptr::copy_nonoverlapping(stage.add(at), self.base.wrapping_add(at), end - at);
                 at = end;
             }
             while at + LINE <= self.fill {
-                stream_line(self.base.add(at), stage.add(at));
+                stream_line(self.base.wrapping_add(at), stage.add(at));
                 at += LINE;
             }
             if last {
                 let rest = self.fill - at;
-                std::ptr::copy_nonoverlapping(stage.add(at), self.base.add(at), rest);
+                std::ptr::copy_nonoverlapping(stage.add(at), self.base.wrapping_add(at), rest);
             } else {
                 self.stage.0.copy_within(at..self.fill, 0);
-                self.base = self.base.add(at);
+                self.base = self.base.wrapping_add(at);
                 self.fill -= at;
             }
         }
