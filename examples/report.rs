@@ -809,7 +809,9 @@ fn quant_row(entry: &Entry, format: Format, limits: &[Limit], quick: bool) -> Ke
 /// size (1 GiB, rows of 128), one row per vector level, in GB/s of f32 read against
 /// reading that much memory: what an engine quantizing a table meets, where the in-cache
 /// rows of `quant_row` measure the arithmetic alone. The scalar quantizer is left out (a
-/// second per call); the first rows are checked against the reference.
+/// second per call); the first rows are checked against the reference. Table and output
+/// are on 2 MiB pages, as the limit's buffer is (`benches/quantize.rs` also prints the
+/// rate into a `Vec` on 4 KiB pages).
 fn quant_large_rows(limits: &[Limit], quick: bool, report: &Report) {
     let limit = limits
         .iter()
@@ -822,7 +824,7 @@ fn quant_large_rows(limits: &[Limit], quick: bool, report: &Report) {
         .expect("measure() reads the large table");
     let input = LargeQuantInput::new(limits::LARGE_TABLE_BYTES);
     for format in [Format::Q8, Format::Q4] {
-        let mut out = vec![0u8; input.table_bytes(format)];
+        let mut out = HugeBuffer::new(input.table_bytes(format)).expect("the quantized table");
         for entry in lowp::registry::entries().iter().filter(|e| {
             e.op == Op::Quantize(format)
                 && e.isa != Isa::Scalar

@@ -145,6 +145,13 @@ pub fn seq_read(bytes: &[u8], quick: bool) -> Limit {
     }
 }
 
+/// One pass of [`seq_read`]'s loop over `bytes` (a wrapping sum of its words, to pass to
+/// `black_box`): for benchmarks that time the read limit themselves, e.g. alternating it
+/// with a kernel in thread CPU time on a loaded machine.
+pub fn seq_read_pass(bytes: &[u8]) -> u64 {
+    read_fold(bytes)
+}
+
 /// A table for [`gather`] to read rows from.
 #[derive(Clone, Copy, Debug)]
 pub struct GatherTable<'a> {

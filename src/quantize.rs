@@ -175,6 +175,12 @@ pub enum Clipping {
 /// [`quantize`] call (or, with [`Clipping::Greedy`], one
 /// [`crate::reference::quantize_greedy`] call) over the whole table. An error names the
 /// row by its index in the table.
+///
+/// With [`Clipping::MinMax`], a call whose output is at least 16 MiB writes it with
+/// non-temporal stores, which skip reading each output line from memory before writing
+/// it (Q8 over a 1 GiB table: 0.67 → 0.76 of the sequential-read limit, with the input
+/// prefetch that comes with it); threads splitting a large table gain most from ranges
+/// at least that large.
 pub fn quantize_rows(
     format: Format,
     clipping: Clipping,

@@ -225,3 +225,46 @@ fn greedy_lowers_the_minilm_rmse() {
         );
     }
 }
+
+/// Outputs of at least 16 MiB are written past the caches in whole lines (the quantizers'
+/// streamed path), from any alignment: same bytes as the reference on every level, nothing
+/// written outside the output, and an error still names its row.
+#[test]
+fn streamed_outputs_give_the_reference_bytes() {
+    for (format, dim) in [(Format::Q8, 128), (Format::Q2, 5)] {
+        let row_bytes = format.row_bytes(dim).unwrap();
+        let rows = (16 << 20) / row_bytes + 3;
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut x: Vec<f32> = (0..rows * dim)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+            })
+            .collect();
+        let expected = whole(format, Clipping::MinMax, QuantInput::F32(&x), rows, dim);
+        let len = expected.len();
+        for &isa in Isa::available() {
+            let mut buffer = vec![0xA5u8; len + 64];
+            let out = &mut buffer[13..13 + len];
+            lowp::quantize(format, QuantInput::F32(&x), rows, dim, out, Some(isa)).unwrap();
+            assert!(out == expected, "{format} dim {dim} on {isa}");
+            assert!(
+                buffer[..13]
+                    .iter()
+                    .chain(&buffer[13 + len..])
+                    .all(|&b| b == 0xA5)
+            );
+        }
+        x[(rows - 2) * dim + 1] = f32::NAN;
+        for &isa in Isa::available() {
+            let mut out = vec![0u8; len];
+            let err = lowp::quantize(format, QuantInput::F32(&x), rows, dim, &mut out, Some(isa));
+            assert!(
+                matches!(err, Err(Error::UnrepresentableRow { row, .. }) if row == rows - 2),
+                "{format} dim {dim} on {isa}: {err:?}"
+            );
+        }
+    }
+}

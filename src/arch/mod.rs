@@ -10,6 +10,7 @@ pub(crate) mod peak_fma;
 pub(crate) mod prefetch;
 pub(crate) mod qgemm;
 pub(crate) mod quantize;
+pub(crate) mod quantize_stream;
 pub(crate) mod sls;
 pub(crate) mod sls_compositional;
 pub(crate) mod sls_outlier;

@@ -15,9 +15,16 @@
 //! rounds, narrows and packs four vectors of codes at a time, so a Q8 row of dimension 128
 //! costs two packing steps. A row holding NaN or an infinity is handed to the reference,
 //! which names the column.
+//!
+//! Calls with at least 16 MiB of output (a table far out of cache) prefetch their input a
+//! few rows ahead and write their output past the caches in whole lines
+//! ([`quantize_stream`](crate::arch::quantize_stream)); the bytes are the same either way.
 
+use crate::arch::prefetch::prefetch_lines;
+use crate::arch::quantize_stream::{LineWriter, MAX_STAGED_ROW, STREAM_MIN_BYTES};
 use crate::arch::sls::{ROW_BF16, ROW_F16, ROW_F32, Simd};
 use crate::embedding::Output;
+use crate::embedding::plan::PrefetchHint;
 use crate::error::{Error, Result};
 use crate::format::{Format, Table, read_code, read_f16, read_f32};
 use crate::quantize::QuantInput;
@@ -170,7 +177,16 @@ pub(crate) unsafe fn quantize<S: QuantSimd>(
     }
 }
 
-/// The quantizer for input format `FMT` and `BITS`-bit codes.
+/// Bytes ahead of the row being quantized that the streamed path prefetches into L1 (four
+/// f32 rows of dimension 128). Over a 1 GiB table on 2 MiB pages the hardware prefetchers
+/// alone left the AVX-512 quantizers waiting on memory; 1.5 to 2.5 KiB ahead measured best
+/// (Q8 0.67 → 0.73, Q4 0.62 → 0.70 of the sequential-read limit), 4 KiB clearly worse.
+const PREFETCH_AHEAD: usize = 2048;
+
+/// The quantizer for input format `FMT` and `BITS`-bit codes. Large outputs (whose input
+/// is then four to sixteen times larger, far out of cache) are streamed past the caches
+/// ([`quantize_stream`](crate::arch::quantize_stream)) with the input prefetched
+/// [`PREFETCH_AHEAD`] bytes ahead; others are written in place.
 #[inline(always)]
 unsafe fn rows_of<S: QuantSimd, const FMT: u8, const BITS: u32>(
     input: *const u8,
@@ -179,24 +195,56 @@ unsafe fn rows_of<S: QuantSimd, const FMT: u8, const BITS: u32>(
     out: &mut [u8],
     row_bytes: usize,
 ) -> Result<()> {
-    for (row, out_row) in out.chunks_exact_mut(row_bytes).take(rows).enumerate() {
-        // SAFETY: `check_quantize` provided `rows · dim` input elements, so row `row` holds
-        // `dim` of them; `out_row` is that row's `row_bytes` bytes.
-        unsafe {
-            let x = input.add(row * dim * elem_bytes(FMT));
-            let range = match row_range::<S, FMT>(x, dim) {
-                Some(range) => Ok(range),
-                // The reference's checks name the column (and would find the range).
-                None => {
-                    let values: Vec<f32> = (0..dim).map(|i| scalar_at::<FMT>(x, i)).collect();
-                    check_finite(&values).map(|()| min_max(&values))
-                }
-            };
-            let params = range
-                .and_then(|(min, max)| row_params(BITS, min, max))
-                .map_err(|reason| Error::UnrepresentableRow { row, reason })?;
-            write_codes::<S, FMT, BITS>(x, dim, &params, out_row);
+    // SAFETY: `check_quantize` provided `rows · dim` input elements and `rows · row_bytes`
+    // output bytes, so each row below reads its own `dim` elements and gets `row_bytes`.
+    unsafe {
+        if out.len() >= STREAM_MIN_BYTES && row_bytes <= MAX_STAGED_ROW {
+            let mut writer = LineWriter::new(out);
+            let row_in = dim * elem_bytes(FMT);
+            let result = (0..rows).try_for_each(|row| {
+                let ahead = input.wrapping_add(row * row_in + PREFETCH_AHEAD);
+                prefetch_lines(ahead, row_in, false, PrefetchHint::L1);
+                row_of::<S, FMT, BITS>(input, row, dim, writer.row(row_bytes))
+            });
+            writer.finish();
+            result
+        } else {
+            out.chunks_exact_mut(row_bytes)
+                .take(rows)
+                .enumerate()
+                .try_for_each(|(row, out_row)| row_of::<S, FMT, BITS>(input, row, dim, out_row))
         }
+    }
+}
+
+/// Quantizes row `row` of the table at `input` into `out_row`.
+///
+/// # Safety
+///
+/// The table holds that row's `dim` elements; `out_row` is a whole quantized row; the CPU
+/// runs `S`.
+#[inline(always)]
+unsafe fn row_of<S: QuantSimd, const FMT: u8, const BITS: u32>(
+    input: *const u8,
+    row: usize,
+    dim: usize,
+    out_row: &mut [u8],
+) -> Result<()> {
+    // SAFETY: forwarded from the contract.
+    unsafe {
+        let x = input.add(row * dim * elem_bytes(FMT));
+        let range = match row_range::<S, FMT>(x, dim) {
+            Some(range) => Ok(range),
+            // The reference's checks name the column (and would find the range).
+            None => {
+                let values: Vec<f32> = (0..dim).map(|i| scalar_at::<FMT>(x, i)).collect();
+                check_finite(&values).map(|()| min_max(&values))
+            }
+        };
+        let params = range
+            .and_then(|(min, max)| row_params(BITS, min, max))
+            .map_err(|reason| Error::UnrepresentableRow { row, reason })?;
+        write_codes::<S, FMT, BITS>(x, dim, &params, out_row);
     }
     Ok(())
 }
