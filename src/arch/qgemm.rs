@@ -606,21 +606,21 @@ impl Steps {
     }
 }
 
-/// Group `g`'s line of each panel at `lines`.
+/// The line `off` bytes into each panel at `lines`.
 ///
 /// # Safety
 ///
-/// Each panel holds more than `g` lines.
+/// Each panel holds a line at `off`.
 #[inline(always)]
-unsafe fn lines_at<D: Dot, const NP: usize>(lines: &[*const i8; NP], g: usize) -> [D::B; NP] {
+unsafe fn lines_at<D: Dot, const NP: usize>(lines: &[*const i8; NP], off: usize) -> [D::B; NP] {
     // SAFETY: the caller's contract.
     unsafe {
-        let mut b = [D::b(lines[0].add(g * D::LINE_BYTES)); NP];
+        let mut b = [D::b(lines[0].add(off)); NP];
         // An index loop: in the one large kernel function, iterator adapters are left out
         // of line.
         #[allow(clippy::needless_range_loop)]
         for q in 1..NP {
-            b[q] = D::b(lines[q].add(g * D::LINE_BYTES));
+            b[q] = D::b(lines[q].add(off));
         }
         b
     }
@@ -750,26 +750,44 @@ unsafe fn tile<D: Dot, const PACKED: bool, const MR: usize, const NP: usize>(
                 };
             }
         }
-        for g in steps.start..steps.end.min(full) {
-            let b = lines_at::<D, NP>(&lines, g);
+        // The step's lines are at one offset into every panel, its codes at one pointer
+        // into A (rows at fixed distances from it). The bound is opaque so that the
+        // compiler keeps it in a register or on the stack: it otherwise recomputes it
+        // from the K block's bounds in every step, scalar instructions that compete with
+        // `vpdpbusd` for its ports.
+        let (start, end) = (steps.start, steps.end.min(full).max(steps.start));
+        // Rows in place hold u8 codes; packed ones may be widened.
+        let a_step = if PACKED {
+            QUAD * code_bytes::<D>()
+        } else {
+            QUAD
+        };
+        let mut a_at = a.base.wrapping_add((start - first) * a_step);
+        let mut off = start * D::LINE_BYTES;
+        let end_off = std::hint::black_box(end * D::LINE_BYTES);
+        while off != end_off {
+            let b = lines_at::<D, NP>(&lines, off);
+            // Index loops, as in `lines_at`.
+            #[allow(clippy::needless_range_loop)]
             for r in 0..MR {
+                let at = a_at.add(r * stride);
                 let x = if PACKED {
-                    D::a_packed(rows[r].add((g - first) * QUAD * code_bytes::<D>()))
+                    D::a_packed(at)
                 } else {
-                    D::a(u32::from_le(
-                        rows[r].add(g * QUAD).cast::<u32>().read_unaligned(),
-                    ))
+                    D::a(u32::from_le(at.cast::<u32>().read_unaligned()))
                 };
                 for q in 0..NP {
                     sums[r][q] = D::dot(sums[r][q], x, b[q]);
                 }
             }
+            a_at = a_at.wrapping_add(a_step);
+            off += D::LINE_BYTES;
         }
         let tail = if PACKED { 0 } else { ctx.k - full * QUAD };
         if tail > 0 && steps.end > full {
             // The last group's missing k are zero weights; A contributes zero codes there
             // and is not read past its row.
-            let b = lines_at::<D, NP>(&lines, full);
+            let b = lines_at::<D, NP>(&lines, full * D::LINE_BYTES);
             for r in 0..MR {
                 let mut quad = [0u8; QUAD];
                 let at = rows[r].add(full * QUAD);
