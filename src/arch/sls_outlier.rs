@@ -32,7 +32,7 @@ use crate::arch::prefetch::{last_line_needed, prefetch, prefetch_bytes, prefetch
 use crate::arch::sls::{Index, OUT_BF16, OUT_F16, OUT_F32, ROW_F32, elem_bytes, store_block};
 use crate::arch::sls_quant::QuantSimd;
 #[cfg(target_arch = "x86_64")]
-use crate::arch::sls_quant::{LutSimd, lut_add_row, lut_element_order};
+use crate::arch::sls_quant::{LutSimd, lut_add_row, lut_applies, lut_element_order};
 use crate::embedding::plan::Prefetch;
 use crate::embedding::{Bags, IndexSlice, Output, Pooling, Weights};
 use crate::error::{Error, Result};
@@ -476,12 +476,7 @@ pub(crate) unsafe fn embedding_bag_lut<S: LutSimd, const BITS: u32, const NV: us
     out_stride: usize,
     prefetch: Prefetch,
 ) -> Result<()> {
-    let phases = 8 / BITS as usize;
-    if BITS == 8
-        || NV == 0
-        || !NV.is_multiple_of(phases)
-        || !matches!(bags.weights(), Weights::None)
-    {
+    if !lut_applies::<BITS, NV>(bags) {
         // SAFETY: this function's contract.
         return unsafe {
             embedding_bag::<S, BITS, NV>(table, bags, pooling, out, out_stride, prefetch)

@@ -452,6 +452,19 @@ pub(crate) trait LutSimd: QuantSimd {
     unsafe fn interleave<const UPPER: bool>(x: Self::V, y: Self::V) -> Self::V;
 }
 
+/// Whether a bag call can sum its rows by [`LutSimd`] lookups: Q4 or Q2 codes at a
+/// specialised dimension of whole code vectors (`NV` a multiple of `8 / BITS`), and no
+/// weights: an f16 scale times a code of at most 4 bits is exact in f32, so adding the
+/// table entry `s · q` rounds once, as the reference's `s.mul_add(q, acc + b)` does; a
+/// weighted scale `w · s` has a full f32 mantissa and its products would round.
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn lut_applies<const BITS: u32, const NV: usize>(bags: &Bags<'_>) -> bool {
+    BITS != 8
+        && NV != 0
+        && NV.is_multiple_of(8 / BITS as usize)
+        && matches!(bags.weights(), Weights::None)
+}
+
 /// Like [`embedding_bag`], but unweighted Q4 / Q2 bags at a specialised dimension that is
 /// a whole number of code vectors (`LANES` bytes) go through [`LutSimd`]'s lookups.
 ///
@@ -468,12 +481,7 @@ pub(crate) unsafe fn embedding_bag_lut<S: LutSimd, const BITS: u32, const NV: us
     out_stride: usize,
     prefetch: Prefetch,
 ) -> Result<()> {
-    let phases = 8 / BITS as usize;
-    if BITS == 8
-        || NV == 0
-        || !NV.is_multiple_of(phases)
-        || !matches!(bags.weights(), Weights::None)
-    {
+    if !lut_applies::<BITS, NV>(bags) {
         // SAFETY: this function's contract.
         return unsafe {
             embedding_bag::<S, BITS, NV>(table, bags, pooling, out, out_stride, prefetch)
