@@ -150,6 +150,15 @@ struct Batch<I> {
     pooling: Pooling,
 }
 
+/// The output's element type (`OUT_*`) and its first byte.
+pub(crate) fn out_parts(out: &mut Output<'_>) -> (u8, *mut u8) {
+    match out {
+        Output::F32(s) => (OUT_F32, s.as_mut_ptr().cast::<u8>()),
+        Output::F16(s) => (OUT_F16, s.as_mut_ptr().cast::<u8>()),
+        Output::Bf16(s) => (OUT_BF16, s.as_mut_ptr().cast::<u8>()),
+    }
+}
+
 /// Runs every bag of `bags` over `table` into `out` with vector type `S`, rows of format
 /// `FMT`. `NV > 0`: the dimension is `NV · S::LANES` and a bag's accumulators are `NV`
 /// vectors the compiler keeps in registers; `NV == 0`: any dimension, in column blocks.
@@ -168,11 +177,7 @@ pub(crate) unsafe fn embedding_bag<S: Simd, const FMT: u8, const NV: usize>(
     out_stride: usize,
     prefetch: Prefetch,
 ) -> Result<()> {
-    let (out_type, out_ptr) = match out {
-        Output::F32(s) => (OUT_F32, s.as_mut_ptr().cast::<u8>()),
-        Output::F16(s) => (OUT_F16, s.as_mut_ptr().cast::<u8>()),
-        Output::Bf16(s) => (OUT_BF16, s.as_mut_ptr().cast::<u8>()),
-    };
+    let (out_type, out_ptr) = out_parts(out);
     fn batch<I>(
         t: &Table<'_>,
         ix: &[I],

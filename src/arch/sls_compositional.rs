@@ -18,7 +18,7 @@ use std::ops::Range;
 
 use crate::arch::sls::{
     OUT_BF16, OUT_F16, OUT_F32, PREFETCH_MIN_TABLE_BYTES, ROW_BF16, ROW_F16, ROW_F32, elem_bytes,
-    prefetch_span, store_block,
+    out_parts, prefetch_span, store_block,
 };
 use crate::arch::sls_quant::QuantSimd;
 use crate::compositional::scheme::RowMap;
@@ -124,11 +124,7 @@ pub(crate) unsafe fn compositional_bag<S: QuantSimd, const OP: u8, const NV: usi
     out_stride: usize,
     prefetch: Prefetch,
 ) -> Result<()> {
-    let (out_type, out_ptr) = match out {
-        Output::F32(s) => (OUT_F32, s.as_mut_ptr().cast::<u8>()),
-        Output::F16(s) => (OUT_F16, s.as_mut_ptr().cast::<u8>()),
-        Output::Bf16(s) => (OUT_BF16, s.as_mut_ptr().cast::<u8>()),
-    };
+    let (out_type, out_ptr) = out_parts(out);
     fn part<'t>(map: &'t Component<'t>) -> Part<'t> {
         let t = &map.table;
         Part {

@@ -29,10 +29,12 @@
 use std::ops::Range;
 
 use crate::arch::prefetch::{last_line_needed, prefetch, prefetch_bytes, prefetch_lines};
-use crate::arch::sls::{Index, OUT_BF16, OUT_F16, OUT_F32, ROW_F32, elem_bytes, store_block};
-use crate::arch::sls_quant::QuantSimd;
+use crate::arch::sls::{
+    Index, OUT_BF16, OUT_F16, OUT_F32, ROW_F32, elem_bytes, out_parts, store_block,
+};
 #[cfg(target_arch = "x86_64")]
 use crate::arch::sls_quant::{LutSimd, lut_add_row, lut_applies, lut_element_order};
+use crate::arch::sls_quant::{QuantSimd, code_bytes};
 use crate::embedding::plan::Prefetch;
 use crate::embedding::{Bags, IndexSlice, Output, Pooling, Weights};
 use crate::error::{Error, Result};
@@ -40,12 +42,6 @@ use crate::outlier::{COUNT_BYTES, ENTRY_BYTES, OutlierTable};
 
 /// Vectors of the general (any dimension) path, as in the quantized kernels.
 const BLOCK: usize = 8;
-
-/// Bytes holding `elems` codes of `BITS` bits.
-#[inline(always)]
-const fn code_bytes<const BITS: u32>(elems: usize) -> usize {
-    (elems * BITS as usize).div_ceil(8)
-}
 
 /// What stays fixed over one call.
 struct Batch<I> {
@@ -105,15 +101,6 @@ fn batch<const BITS: u32, I>(
         out,
         out_stride,
         pooling,
-    }
-}
-
-/// The output's element type (`OUT_*`) and its first byte.
-fn out_parts(out: &mut Output<'_>) -> (u8, *mut u8) {
-    match out {
-        Output::F32(s) => (OUT_F32, s.as_mut_ptr().cast::<u8>()),
-        Output::F16(s) => (OUT_F16, s.as_mut_ptr().cast::<u8>()),
-        Output::Bf16(s) => (OUT_BF16, s.as_mut_ptr().cast::<u8>()),
     }
 }
 

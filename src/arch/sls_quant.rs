@@ -19,7 +19,8 @@ use std::ops::Range;
 
 use crate::arch::prefetch::{last_line_needed, prefetch, prefetch_lines};
 use crate::arch::sls::{
-    Index, OUT_BF16, OUT_F16, OUT_F32, PREFETCH_MIN_TABLE_BYTES, Simd, elem_bytes, store_block,
+    Index, OUT_BF16, OUT_F16, OUT_F32, PREFETCH_MIN_TABLE_BYTES, Simd, elem_bytes, out_parts,
+    store_block,
 };
 use crate::embedding::plan::Prefetch;
 use crate::embedding::{Bags, IndexSlice, Output, Pooling, Weights};
@@ -32,7 +33,7 @@ const BLOCK: usize = 8;
 
 /// Bytes holding `elems` codes of `BITS` bits (the last one possibly partial).
 #[inline(always)]
-const fn code_bytes<const BITS: u32>(elems: usize) -> usize {
+pub(crate) const fn code_bytes<const BITS: u32>(elems: usize) -> usize {
     (elems * BITS as usize).div_ceil(8)
 }
 
@@ -109,15 +110,6 @@ struct Batch<I> {
     out: *mut u8,
     out_stride: usize,
     pooling: Pooling,
-}
-
-/// The output's element type (`OUT_*`) and its first byte.
-fn out_parts(out: &mut Output<'_>) -> (u8, *mut u8) {
-    match out {
-        Output::F32(s) => (OUT_F32, s.as_mut_ptr().cast::<u8>()),
-        Output::F16(s) => (OUT_F16, s.as_mut_ptr().cast::<u8>()),
-        Output::Bf16(s) => (OUT_BF16, s.as_mut_ptr().cast::<u8>()),
-    }
 }
 
 /// What stays fixed over one call with index type `I`.
