@@ -6,9 +6,33 @@
 //! cargo run --release --example report [-- --quick] [-- --json]
 //! ```
 //!
-//! `--quick` keeps the run under a minute; `--json` prints one JSON object per line, each
-//! a `limit` or a `kernel` row (the machine description then goes to stderr). Figures are
-//! medians of several repetitions.
+//! `--quick` keeps the run to about a minute and a half on a quiet machine; `--json` prints
+//! one JSON object per line, each a `limit` or a `kernel` row (the machine description then
+//! goes to stderr). Figures are medians of several repetitions.
+//!
+//! The limits are measured once at the start and printed first. A kernel row's ratio is
+//! measured one of two ways, named in its last column (JSON: `method`):
+//!
+//! - `paired`: rows whose limit is a compute peak (`int8_dot_peak_*`, `f32_fma_peak_*`,
+//!   `i64_madd_peak_*`: GEMMs, GEMVs at M ≥ 16, interaction) or the in-cache sequential read
+//!   `seq_read_256KiB` (GEMVs at M ≤ 4, the in-cache quantizers and dequantizers). The
+//!   kernel alternates with its limit's loop in samples of about 10 ms of thread CPU time
+//!   (limit, kernel, limit, …, limit; `benches/common/paired.rs`), each kernel sample
+//!   divided by the mean of the two limit samples around it; the ratio is the median of
+//!   those 21 ratios (41 without `--quick`), printed with their quartiles (JSON:
+//!   `ratio_quartiles`, `pairs`). The row's throughput is the median of the kernel's
+//!   samples and its limit value (JSON: `limit_value`) the median of the limit means it was
+//!   paired with, both in thread CPU time, so they read higher than wall clock on a loaded
+//!   machine; the ratio is what the issues' bars are about. On the shared development VM
+//!   the same kernel's ratio measured the old way moved by up to a fifth between quiet
+//!   runs, mostly with the moment it ran; paired, the quartiles span a few percent.
+//! - `once`: every other row: embedding bags (out-of-cache gathers and the in-cache bags,
+//!   whose calls draw a fresh batch of indices outside the timing), compositional and
+//!   outlier bags, and the 1 GiB quantizer rows. The kernel is timed in wall clock (one
+//!   warm-up call, then the median of 3 samples of at least 20 ms with `--quick`, 5 of
+//!   60 ms otherwise) and divided by its limit as measured at the start. Pairing these too
+//!   would mean a 1 GiB read or gather loop per sample for a few hundred rows, taking
+//!   `--quick` well past two minutes; their ratios carry the drift described above.
 
 #[path = "../benches/common/bags.rs"]
 mod bags;
@@ -22,10 +46,13 @@ mod interaction;
 mod names;
 #[path = "../benches/common/outlier.rs"]
 mod outlier;
+#[path = "../benches/common/paired.rs"]
+mod paired;
 #[path = "../benches/common/quant.rs"]
 mod quant;
 
 use std::collections::BTreeSet;
+use std::hint::black_box;
 use std::io::Write;
 use std::time::Instant;
 
@@ -37,6 +64,7 @@ use serde_json::{Map, Value, json};
 use bags::{BAG, BAGS, BENCH_BAGS, BENCH_DIMS, BagCase, DIMS, IndexDist, IndexPool, TableSize};
 use gemm::{I64_SIZE, I64Case, U8I8_M, U8I8_NK, U8I8Case};
 use names::spec_name;
+use paired::Paired;
 use quant::{LargeQuantInput, QuantCase};
 
 fn main() {
@@ -167,9 +195,21 @@ struct KernelRow {
     format: String,
     shape: Vec<(&'static str, Value)>,
     limit: String,
-    /// The limit's value in `unit`, when it is measured.
+    /// The limit's value in `unit`, when it is measured: the median of the samples paired
+    /// with the kernel's, or the figure measured once at the start.
     limit_value: Option<f64>,
+    method: Method,
     exact: bool,
+}
+
+/// How a row's ratio was measured.
+enum Method {
+    /// The kernel by [`secs_per_call`] in wall clock, divided by the limit measured once at
+    /// the start of the run.
+    Once,
+    /// Alternating with its limit's loop in thread CPU time ([`paired::paired`]): the
+    /// median of the per-pair ratios.
+    Paired(Paired),
 }
 
 /// Every shape of `entry`'s operation that it accepts, measured.
@@ -189,13 +229,13 @@ fn kernel_rows(entry: &Entry, buffer: &[u8], limits: &[Limit], quick: bool) -> V
             .collect(),
         Op::GemmU8I8 if entry.spec.accepts(U8I8_NK) => U8I8_M
             .into_iter()
-            .map(|m| u8i8_row(entry, m, limits, quick))
+            .map(|m| u8i8_row(entry, m, buffer, limits, quick))
             .collect(),
-        Op::GemmI64 if entry.spec.accepts(I64_SIZE) => vec![i64_row(entry, limits, quick)],
+        Op::GemmI64 if entry.spec.accepts(I64_SIZE) => vec![i64_row(entry, buffer, limits, quick)],
         Op::Quantize(format) | Op::Dequantize(format) if entry.spec.accepts(quant::DIM) => {
-            vec![quant_row(entry, format, limits, quick)]
+            vec![quant_row(entry, format, buffer, limits, quick)]
         }
-        Op::Interaction => interaction_rows(entry, limits, quick),
+        Op::Interaction => interaction_rows(entry, buffer, limits, quick),
         // Measured against the plain kernel by `outlier_bag_rows`.
         Op::OutlierEmbeddingBag(_) => Vec::new(),
         // Measured per level, with the unfused and full-table comparisons, by
@@ -245,6 +285,7 @@ fn bag_row(
         ],
         limit: limit.name.clone(),
         limit_value: Some(limit.value),
+        method: Method::Once,
         exact: case.is_exact(pool.last_batch(), &out),
     }
 }
@@ -325,6 +366,7 @@ fn plan_bag_rows(buffer: &[u8], limits: &[Limit], quick: bool, report: &Report) 
                 ],
                 limit: limit.name.clone(),
                 limit_value: Some(limit.value),
+                method: Method::Once,
                 exact,
             });
             if size == TableSize::Small {
@@ -471,6 +513,7 @@ fn compositional_rows(buffer: &HugeBuffer, limits: &[Limit], quick: bool, report
                 ],
                 limit: in_cache.name.clone(),
                 limit_value: Some(in_cache.value),
+                method: Method::Once,
                 exact,
             });
         }
@@ -606,6 +649,7 @@ fn outlier_bag_rows(limits: &[Limit], quick: bool, report: &Report) {
                 shape,
                 limit: limit.name.clone(),
                 limit_value: Some(limit.value),
+                method: Method::Once,
                 exact,
             });
         }
@@ -622,10 +666,9 @@ fn plan_spec(plan: &lowp::outlier::OutlierEmbeddingBag) -> Spec {
     .spec
 }
 
-fn u8i8_row(entry: &Entry, m: usize, limits: &[Limit], quick: bool) -> KernelRow {
+fn u8i8_row(entry: &Entry, m: usize, buffer: &[u8], limits: &[Limit], quick: bool) -> KernelRow {
     let case = U8I8Case::new(m, U8I8_NK, U8I8_NK);
     let mut out = vec![0u8; case.out_len()];
-    let secs = secs_per_call(quick, || timed(|| case.run(entry, &mut out)));
     // M ≤ 4 is a GEMV: judged by the in-cache read bandwidth over the packed weights;
     // larger batches by the int8 dot-product peak of the kernel's own level (the best one
     // when its level has no peak loop).
@@ -649,44 +692,50 @@ fn u8i8_row(entry: &Entry, m: usize, limits: &[Limit], quick: bool) -> KernelRow
                 .partial_cmp(&(b.isa == entry.isa, b.value))
                 .expect("peaks are numbers")
         });
+    let work = if gemv {
+        case.packed_bytes()
+    } else {
+        case.ops()
+    };
+    let rated = rate_against(peak, buffer, quick, work, || case.run(entry, &mut out));
     KernelRow {
         op: "gemm",
         isa: entry.isa,
         spec: entry.spec,
-        value: if gemv {
-            case.packed_bytes() as f64 / secs / 1e9
-        } else {
-            case.ops() as f64 / secs / 1e9
-        },
+        value: rated.value,
         unit: if gemv { "GB/s" } else { "GOPS" },
         format: "u8i8".to_owned(),
         shape: gemm_shape(case.m, case.n, case.k, "requant_u8"),
         limit: peak.map_or_else(|| "int8_dot_peak".to_owned(), |p| p.name.clone()),
-        limit_value: peak.map(|p| p.value),
+        limit_value: rated.limit_value,
+        method: rated.method,
         exact: case.is_exact(&out),
     }
 }
 
 /// GOPS against the best 64-bit multiply-add peak (`vpmullq`) measured here, on every
 /// level (as u8 × i8 rows use the best int8 peak); a null ratio where no level has one.
-fn i64_row(entry: &Entry, limits: &[Limit], quick: bool) -> KernelRow {
+fn i64_row(entry: &Entry, buffer: &[u8], limits: &[Limit], quick: bool) -> KernelRow {
     let case = I64Case::new(I64_SIZE);
     let mut out = vec![0i64; case.out_len()];
-    let secs = secs_per_call(quick, || timed(|| case.run(entry, &mut out)));
     let peak = limits
         .iter()
         .filter(|l| l.kind == LimitKind::I64MaddPeak)
         .max_by(|a, b| a.value.total_cmp(&b.value));
+    let rated = rate_against(peak, buffer, quick, case.ops(), || {
+        case.run(entry, &mut out)
+    });
     KernelRow {
         op: "gemm",
         isa: entry.isa,
         spec: entry.spec,
-        value: case.ops() as f64 / secs / 1e9,
+        value: rated.value,
         unit: "GOPS",
         format: "i64".to_owned(),
         shape: gemm_shape(case.size, case.size, case.size, "raw"),
         limit: peak.map_or_else(|| "i64_madd_peak".to_owned(), |p| p.name.clone()),
-        limit_value: peak.map(|p| p.value),
+        limit_value: rated.limit_value,
+        method: rated.method,
         exact: case.is_exact(&out),
     }
 }
@@ -694,7 +743,7 @@ fn i64_row(entry: &Entry, limits: &[Limit], quick: bool) -> KernelRow {
 /// GFLOPS of the triangle (2 · d per dot product) at F = 27, every batch and dimension, f32
 /// and bf16 inputs (the Scalar reference only at the small batches), against the best
 /// f32 FMA peak measured.
-fn interaction_rows(entry: &Entry, limits: &[Limit], quick: bool) -> Vec<KernelRow> {
+fn interaction_rows(entry: &Entry, buffer: &[u8], limits: &[Limit], quick: bool) -> Vec<KernelRow> {
     let peak = best_fma_peak(limits);
     let mut rows = Vec::new();
     for bf16_input in [false, true] {
@@ -705,12 +754,14 @@ fn interaction_rows(entry: &Entry, limits: &[Limit], quick: bool) -> Vec<KernelR
                 }
                 let case = interaction::InteractionCase::new(batch, dim, bf16_input);
                 let mut out = vec![0f32; case.out_len()];
-                let secs = secs_per_call(quick, || timed(|| case.run(entry, &mut out)));
+                let rated = rate_against(peak, buffer, quick, case.flops(), || {
+                    case.run(entry, &mut out)
+                });
                 rows.push(KernelRow {
                     op: "interaction",
                     isa: entry.isa,
                     spec: entry.spec,
-                    value: case.flops() as f64 / secs / 1e9,
+                    value: rated.value,
                     unit: "GFLOPS",
                     format: case.format().to_owned(),
                     shape: vec![
@@ -719,7 +770,8 @@ fn interaction_rows(entry: &Entry, limits: &[Limit], quick: bool) -> Vec<KernelR
                         ("dim", json!(dim)),
                     ],
                     limit: peak.map_or_else(|| "f32_fma_peak".to_owned(), |p| p.name.clone()),
-                    limit_value: peak.map(|p| p.value),
+                    limit_value: rated.limit_value,
+                    method: rated.method,
                     exact: case.is_exact(&out),
                 });
             }
@@ -771,17 +823,14 @@ fn gemm_shape(m: usize, n: usize, k: usize, stage: &str) -> Vec<(&'static str, V
 
 /// GB/s of f32 values read (quantize) or written (dequantize), against reading a buffer
 /// of their size in cache.
-fn quant_row(entry: &Entry, format: Format, limits: &[Limit], quick: bool) -> KernelRow {
+fn quant_row(
+    entry: &Entry,
+    format: Format,
+    buffer: &[u8],
+    limits: &[Limit],
+    quick: bool,
+) -> KernelRow {
     let case = QuantCase::new(format);
-    let (op, secs, exact) = if let Op::Quantize(_) = entry.op {
-        let mut out = vec![0u8; case.table_bytes()];
-        let secs = secs_per_call(quick, || timed(|| case.quantize(entry, &mut out)));
-        ("quantize", secs, case.quantized_is_exact(&out))
-    } else {
-        let mut out = vec![0f32; quant::ROWS * quant::DIM];
-        let secs = secs_per_call(quick, || timed(|| case.dequantize(entry, &mut out)));
-        ("dequantize", secs, case.dequantized_is_exact(&out))
-    };
     let limit = limits
         .iter()
         .find(|l| {
@@ -791,16 +840,31 @@ fn quant_row(entry: &Entry, format: Format, limits: &[Limit], quick: bool) -> Ke
                 }
         })
         .expect("the in-cache read limit has the quantizer input's size");
+    let bytes = case.f32_bytes();
+    let (op, rated, exact) = if let Op::Quantize(_) = entry.op {
+        let mut out = vec![0u8; case.table_bytes()];
+        let rated = rate_against(Some(limit), buffer, quick, bytes, || {
+            case.quantize(entry, &mut out)
+        });
+        ("quantize", rated, case.quantized_is_exact(&out))
+    } else {
+        let mut out = vec![0f32; quant::ROWS * quant::DIM];
+        let rated = rate_against(Some(limit), buffer, quick, bytes, || {
+            case.dequantize(entry, &mut out)
+        });
+        ("dequantize", rated, case.dequantized_is_exact(&out))
+    };
     KernelRow {
         op,
         isa: entry.isa,
         spec: entry.spec,
-        value: case.f32_bytes() as f64 / secs / 1e9,
+        value: rated.value,
         unit: "GB/s",
         format: format.name().to_owned(),
         shape: vec![("rows", json!(quant::ROWS)), ("dim", json!(quant::DIM))],
         limit: limit.name.clone(),
-        limit_value: Some(limit.value),
+        limit_value: rated.limit_value,
+        method: rated.method,
         exact,
     }
 }
@@ -846,9 +910,89 @@ fn quant_large_rows(limits: &[Limit], quick: bool, report: &Report) {
                 ],
                 limit: limit.name.clone(),
                 limit_value: Some(limit.value),
+                method: Method::Once,
                 exact: input.quantized_prefix_is_exact(format, &out),
             });
         }
+    }
+}
+
+/// A kernel's throughput and the limit it is judged by, as [`rate_against`] measured them.
+struct Rated {
+    /// In work per nanosecond (GOPS, GB/s).
+    value: f64,
+    limit_value: Option<f64>,
+    method: Method,
+}
+
+/// Pairs and seconds per sample of the paired rows: the median of 21 ratios with
+/// `--quick`, 41 otherwise; 10 ms samples are long enough for thread CPU time to be exact
+/// to far better than a percent and short enough for the load to stay the same within a
+/// pair.
+fn pairing(quick: bool) -> (usize, f64) {
+    (if quick { 21 } else { 41 }, 0.01)
+}
+
+/// `call` (one kernel call doing `work` units: operations or bytes) against `limit`:
+/// paired with the limit's loop where it has one ([`limit_loop`]), else timed by
+/// [`secs_per_call`] against the figure measured at the start (and without a limit, just
+/// timed). `buffer` is the one [`limits::measure`] read, for the in-cache read loop.
+fn rate_against(
+    limit: Option<&Limit>,
+    buffer: &[u8],
+    quick: bool,
+    work: usize,
+    mut call: impl FnMut(),
+) -> Rated {
+    if let Some(limit_run) = limit.and_then(|l| limit_loop(l, buffer)) {
+        let (pairs, sample_secs) = pairing(quick);
+        let kernel_run = |n: u64| {
+            for _ in 0..n {
+                call();
+            }
+            n as f64 * work as f64
+        };
+        let p = paired::paired(pairs, sample_secs, kernel_run, limit_run);
+        return Rated {
+            value: p.kernel,
+            limit_value: Some(p.limit),
+            method: Method::Paired(p),
+        };
+    }
+    let secs = secs_per_call(quick, || timed(&mut call));
+    Rated {
+        value: work as f64 / secs / 1e9,
+        limit_value: limit.map(|l| l.value),
+        method: Method::Once,
+    }
+}
+
+/// The loop behind `limit` for [`paired::paired`] (`run(n)` runs n rounds and returns
+/// the work done in the limit's unit): the compute peaks' own loops
+/// ([`limits::run_peak`]), and the in-cache sequential read over the first bytes of
+/// `buffer`, the ones [`limits::measure`] read. `None` for out-of-cache limits: a sample
+/// of those must read or gather from the whole 1 GiB table with fresh positions, and
+/// pairing the few hundred embedding-bag rows with them would take `--quick` far past two
+/// minutes, so those rows keep the figure measured once.
+fn limit_loop<'a>(limit: &'a Limit, buffer: &'a [u8]) -> Option<Box<dyn FnMut(u64) -> f64 + 'a>> {
+    match limit.kind {
+        LimitKind::SeqRead { bytes } if bytes <= limits::IN_CACHE_BYTES => {
+            let bytes = &buffer[..bytes];
+            Some(Box::new(move |n| {
+                for _ in 0..n {
+                    // As in `limits::seq_read`: every pass reads, none is folded away.
+                    black_box(limits::seq_read_pass(black_box(bytes)));
+                }
+                n as f64 * bytes.len() as f64
+            }))
+        }
+        LimitKind::Int8DotPeak | LimitKind::F32FmaPeak | LimitKind::I64MaddPeak => {
+            Some(Box::new(move |n| {
+                limits::run_peak(&limit.kind, limit.isa, n).expect("a measured peak has a loop")
+                    as f64
+            }))
+        }
+        LimitKind::SeqRead { .. } | LimitKind::Gather { .. } => None,
     }
 }
 
@@ -924,7 +1068,10 @@ impl Report {
     }
 
     fn kernel(&self, row: &KernelRow) {
-        let ratio = row.limit_value.map(|l| row.value / l);
+        let ratio = match &row.method {
+            Method::Paired(p) => Some(p.ratio),
+            Method::Once => row.limit_value.map(|l| row.value / l),
+        };
         if self.json {
             let mut object = Map::new();
             object.insert("type".into(), json!("kernel"));
@@ -938,7 +1085,19 @@ impl Report {
                 object.insert((*key).into(), value.clone());
             }
             object.insert("limit".into(), json!(row.limit));
+            object.insert("limit_value".into(), json!(row.limit_value));
             object.insert("ratio".into(), json!(ratio));
+            match &row.method {
+                Method::Once => {
+                    object.insert("method".into(), json!("once"));
+                }
+                Method::Paired(p) => {
+                    object.insert("method".into(), json!("paired"));
+                    object.insert("pairs".into(), json!(p.pairs));
+                    let (q1, q3) = p.ratio_quartiles;
+                    object.insert("ratio_quartiles".into(), json!([q1, q3]));
+                }
+            }
             object.insert("exact".into(), json!(row.exact));
             emit(&Value::Object(object).to_string());
         } else {
@@ -947,8 +1106,15 @@ impl Report {
                 .iter()
                 .map(|(k, v)| format!("{k}={}", v.as_str().map_or(v.to_string(), str::to_owned)))
                 .collect();
+            let method = match &row.method {
+                Method::Once => "once".to_owned(),
+                Method::Paired(p) => format!(
+                    "paired x{} quartiles {:.3}-{:.3} limit {:.2}",
+                    p.pairs, p.ratio_quartiles.0, p.ratio_quartiles.1, p.limit
+                ),
+            };
             emit(&format!(
-                "kernel {:<13} {:<5} {:<10} {:<5} {:<70} {:>8.2} {:<5} {:<28} {:>6} {}",
+                "kernel {:<13} {:<5} {:<10} {:<5} {:<70} {:>8.2} {:<5} {:<28} {:>6} {:<9} {method}",
                 row.op,
                 row.format,
                 row.isa,

@@ -212,6 +212,22 @@ pub fn gather(table: &GatherTable<'_>, row_bytes: usize, prefetch: bool, quick: 
     }
 }
 
+/// Runs `rounds` rounds of the loop behind a peak limit (the kind and level of a
+/// [`LimitKind::Int8DotPeak`], [`LimitKind::F32FmaPeak`] or [`LimitKind::I64MaddPeak`]
+/// limit, the loops [`int8_dot_peak`], [`f32_fma_peak`] and [`i64_madd_peak`] time) and
+/// returns the operations done, in the limit's unit (GOPS or GFLOPS are these per
+/// nanosecond). For benchmarks that time the peak themselves, e.g. alternating it with a
+/// kernel in thread CPU time on a loaded machine, as [`seq_read_pass`] is for the read
+/// limit. `None` for other kinds, and where `isa` is unavailable or has no such loop.
+pub fn run_peak(kind: &LimitKind, isa: Isa, rounds: u64) -> Option<u64> {
+    match kind {
+        LimitKind::Int8DotPeak => run_dot(isa, rounds),
+        LimitKind::F32FmaPeak => run_fma(isa, rounds),
+        LimitKind::I64MaddPeak => run_i64_madd(isa, rounds),
+        LimitKind::SeqRead { .. } | LimitKind::Gather { .. } => None,
+    }
+}
+
 /// The available levels that have an int8 dot-product peak loop, lowest first.
 pub fn int8_dot_peak_levels() -> Vec<Isa> {
     Isa::available()
@@ -915,6 +931,24 @@ mod tests {
             .filter(|i| cfg!(target_arch = "x86_64") && i.is_available())
             .collect();
         assert_eq!(i64_madd_peak_levels(), expected);
+    }
+
+    #[test]
+    fn run_peak_runs_exactly_the_peak_kinds() {
+        let peaks = [
+            (LimitKind::Int8DotPeak, int8_dot_peak_levels()),
+            (LimitKind::F32FmaPeak, f32_fma_peak_levels()),
+            (LimitKind::I64MaddPeak, i64_madd_peak_levels()),
+        ];
+        for (kind, levels) in peaks {
+            for &isa in Isa::available() {
+                let ops = run_peak(&kind, isa, 3);
+                assert_eq!(ops.is_some(), levels.contains(&isa), "{kind:?} {isa}");
+                assert_ne!(ops, Some(0), "{kind:?} {isa}");
+            }
+        }
+        let read = LimitKind::SeqRead { bytes: 64 };
+        assert_eq!(run_peak(&read, read_isa(), 3), None);
     }
 
     #[test]
