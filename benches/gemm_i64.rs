@@ -4,8 +4,9 @@
 //! in the same process is printed, so throughput reads as a fraction of it.
 //!
 //! After criterion's runs, a summary times 1024³ on every level alternately with the peak
-//! loop (so both see the same machine load, which matters on a shared machine) and prints
-//! medians, the ratio to the peak and the ratio to the scalar reference.
+//! loop in thread CPU time (so both see the same machine load, which matters on a shared
+//! machine; `common/paired.rs`) and prints medians, the ratio to the peak and the ratio to
+//! the scalar reference.
 //!
 //! ```text
 //! cargo bench --bench gemm_i64
@@ -15,12 +16,15 @@
 mod gemm_i64;
 #[path = "common/names.rs"]
 mod names;
+#[path = "common/paired.rs"]
+mod paired;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group};
+use lowp::Isa;
+use lowp::limits::{self, LimitKind};
 use lowp::registry::{self, Op};
-use lowp::{Isa, limits};
 
 use gemm_i64::{I64_SHAPES, I64GemmCase};
 
@@ -57,71 +61,63 @@ fn gemm_i64(c: &mut Criterion) {
     group.finish();
 }
 
-/// Rounds of the interleaved summary.
-const SUMMARY_ROUNDS: usize = 5;
+/// Pairs (kernel samples) of the summary's ratio.
+const SUMMARY_PAIRS: usize = 21;
 
-/// 1024³ on every level. Each round measures the 64-bit multiply-add peak, then times three
-/// calls and keeps the fastest, so that peak and kernel see about the same machine load (the
-/// machine may be shared); the figures are medians over rounds of the kernel's GOPS and of
-/// its ratio to that round's peak. The scalar reference (far slower) runs one call.
+/// 1024³ on every level. Each vector level alternates with the 64-bit multiply-add peak
+/// loop in thread CPU time ([`paired::paired`]: samples of one call, about 80 ms on
+/// AVX-512, and about 10 ms of the peak loop), so that peak and kernel see the same
+/// machine load (the machine may be shared); the figures are the medians of the kernel's
+/// GOPS, of the peak around it and of the per-pair ratios. The scalar reference (far
+/// slower) runs one call, timed in thread CPU time, and has no ratio to the peak.
 fn summary() {
     let case = I64GemmCase::new((1024, 1024, 1024));
     let mut out = vec![0i64; case.out_len()];
     let peak_isa = limits::i64_madd_peak_levels().last().copied();
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
     let mut scalar_gops = None;
     println!(
-        "summary {}: median over rounds of (best of 3 calls, its ratio to the \
-         i64_madd_peak measured just before)",
+        "summary {}: medians of {SUMMARY_PAIRS} kernel samples alternating with the \
+         i64_madd_peak loop in thread CPU time",
         case.name()
     );
     for entry in registry::entries()
         .iter()
         .filter(|e| e.op == Op::GemmI64 && e.isa.is_available() && e.spec.accepts(case.n))
     {
-        let scalar = entry.isa == Isa::Scalar;
-        let (rounds, calls) = if scalar { (1, 1) } else { (SUMMARY_ROUNDS, 3) };
-        let (mut gops, mut peaks, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
-        for _ in 0..rounds {
-            let peak = peak_isa.map(|isa| {
-                limits::i64_madd_peak(isa, false)
-                    .expect("listed levels are available")
-                    .value
-            });
-            let secs = (0..calls)
-                .map(|_| {
-                    let start = Instant::now();
-                    case.run(entry, &mut out);
-                    start.elapsed().as_secs_f64()
-                })
-                .fold(f64::INFINITY, f64::min);
-            let g = case.ops() as f64 / secs / 1e9;
-            gops.push(g);
-            if let Some(p) = peak {
-                peaks.push(p);
-                ratios.push(g / p);
+        let mut run = |n: u64| {
+            for _ in 0..n {
+                case.run(entry, &mut out);
             }
-        }
+            (n as usize * case.ops()) as f64
+        };
+        let (g, peak, ratio) = match peak_isa.filter(|_| entry.isa != Isa::Scalar) {
+            Some(isa) => {
+                let p = paired::paired(SUMMARY_PAIRS, 0.01, &mut run, |n| {
+                    limits::run_peak(&LimitKind::I64MaddPeak, isa, n)
+                        .expect("a listed level has the loop") as f64
+                });
+                let (q1, q3) = p.ratio_quartiles;
+                (
+                    p.kernel,
+                    format!("{:.2} GOPS", p.limit),
+                    format!("{:.3} (quartiles {q1:.3}-{q3:.3})", p.ratio),
+                )
+            }
+            None => {
+                let start = paired::thread_cpu_secs();
+                let ops = run(1);
+                let g = ops / (paired::thread_cpu_secs() - start) / 1e9;
+                (g, "none".to_owned(), "null".to_owned())
+            }
+        };
         assert!(
             case.is_exact(&out),
             "{} differs from the reference",
             entry.isa
         );
-        let g = median(gops);
-        if scalar {
+        if entry.isa == Isa::Scalar {
             scalar_gops = Some(g);
         }
-        let (peak, ratio) = if peaks.is_empty() {
-            ("none".to_owned(), "null".to_owned())
-        } else {
-            (
-                format!("{:.2} GOPS", median(peaks)),
-                format!("{:.3}", median(ratios)),
-            )
-        };
         println!(
             "summary {:<8} {g:>7.2} GOPS  peak {peak}  ratio to peak {ratio}  × scalar {}",
             entry.isa.name(),

@@ -1,18 +1,20 @@
 //! Row-wise quantizers and dequantizers: every registry kernel this CPU runs, for each
 //! quantized format, in bytes of f32 values read (quantize) or written (dequantize) per
 //! second; then one line per kernel with its median GB/s as a fraction of the in-cache
-//! sequential-read limit measured in the same run (`cargo bench --bench quantize -- ratio`
-//! prints only those lines), and the Q8 and Q4 quantizers of each vector level over a
-//! whole 1 GiB f32 table against the out-of-cache sequential read, alternated with it in
-//! thread CPU time.
+//! sequential-read limit (`cargo bench --bench quantize -- ratio` prints only those lines),
+//! and the Q8 and Q4 quantizers of each vector level over a whole 1 GiB f32 table against
+//! the out-of-cache sequential read; both ratios alternate kernel and read loop in thread
+//! CPU time (`common/paired.rs`).
 
 #[path = "common/names.rs"]
 mod names;
+#[path = "common/paired.rs"]
+mod paired;
 #[path = "common/quant.rs"]
 mod quant;
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use lowp::registry::{self, Entry, Op};
@@ -82,28 +84,28 @@ fn dequantize(c: &mut Criterion) {
     group.finish();
 }
 
-/// Median seconds per call of `call` over `samples` samples of `calls` calls each.
-fn median_secs(samples: usize, calls: u32, mut call: impl FnMut()) -> f64 {
-    call();
-    let mut samples: Vec<f64> = (0..samples)
-        .map(|_| {
-            let start = Instant::now();
-            for _ in 0..calls {
-                call();
-            }
-            start.elapsed().as_secs_f64() / f64::from(calls)
-        })
-        .collect();
-    samples.sort_by(f64::total_cmp);
-    samples[samples.len() / 2]
-}
+/// Pairs (kernel samples) of each ratio line.
+const PAIRS: usize = 21;
 
 /// Prints each kernel's median GB/s and its ratio to reading the same number of f32 bytes
-/// in cache (`lowp::limits::seq_read`), measured in the same run.
+/// in cache (the loop of `lowp::limits::seq_read`): the median of [`PAIRS`] ratios of
+/// about 10 ms of the kernel to the read loop's samples on either side, in thread CPU
+/// time ([`paired::paired`]).
 fn ratio_to_read_limit(_: &mut Criterion) {
-    let bytes = vec![1u8; 4 * ROWS * DIM];
+    // Aligned as the report's read buffer is: a `Vec` from malloc is only 16-byte aligned,
+    // and its 32-byte loads splitting cache lines read about half as fast.
+    let bytes = HugeBuffer::new(4 * ROWS * DIM).expect("256 KiB");
     let limit = lowp::limits::seq_read(&bytes, false);
-    println!("ratio: limit {} = {:.1} GB/s", limit.name, limit.value);
+    println!(
+        "ratio: limit {} = {:.1} GB/s measured once; each line pairs its own",
+        limit.name, limit.value
+    );
+    let read = |n: u64| {
+        for _ in 0..n {
+            black_box(lowp::limits::seq_read_pass(black_box(&bytes)));
+        }
+        n as f64 * bytes.len() as f64
+    };
     for entry in runnable() {
         let (name, format) = match entry.op {
             Op::Quantize(format) => ("quantize", format),
@@ -111,41 +113,41 @@ fn ratio_to_read_limit(_: &mut Criterion) {
             _ => continue,
         };
         let case = QuantCase::new(format);
-        let secs = if name == "quantize" {
+        let work = case.f32_bytes() as f64;
+        let p = if name == "quantize" {
             let mut out = vec![0u8; case.table_bytes()];
-            median_secs(15, 20, || case.quantize(entry, &mut out))
+            let quantize = |n: u64| {
+                for _ in 0..n {
+                    case.quantize(entry, &mut out);
+                }
+                n as f64 * work
+            };
+            paired::paired(PAIRS, 0.01, quantize, read)
         } else {
             let mut out = vec![0f32; ROWS * DIM];
-            median_secs(15, 20, || case.dequantize(entry, &mut out))
+            let dequantize = |n: u64| {
+                for _ in 0..n {
+                    case.dequantize(entry, &mut out);
+                }
+                n as f64 * work
+            };
+            paired::paired(PAIRS, 0.01, dequantize, read)
         };
-        let gbs = case.f32_bytes() as f64 / secs / 1e9;
+        let (q1, q3) = p.ratio_quartiles;
         println!(
-            "ratio: {name} {format} {}: {gbs:.1} GB/s = {:.2} of {}",
-            entry.isa,
-            gbs / limit.value,
-            limit.name
+            "ratio: {name} {format} {}: {:.1} GB/s = {:.2} (quartiles {q1:.2}-{q3:.2}) of {} \
+             ({:.1} GB/s), medians of {PAIRS} alternations in thread CPU time",
+            entry.isa, p.kernel, p.ratio, limit.name, p.limit
         );
     }
 }
 
-/// Seconds of CPU time this thread has run: unlike wall clock, not inflated while other
-/// processes hold the cores.
-fn thread_cpu_secs() -> f64 {
-    let mut t = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `t` is a valid timespec to write; the clock id is a constant Linux defines.
-    let status = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
-    assert_eq!(status, 0, "clock_gettime");
-    t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9
-}
-
 /// Prints the Q8 and Q4 quantizers of each vector level over a whole table of f32 far out
 /// of cache as a fraction of reading as many bytes from memory (`lowp::limits::seq_read`'s
-/// loop over a 1 GiB buffer): the median of [`LARGE_SAMPLES`] ratios, each of one whole
-/// quantizer call and one read pass timed back to back in thread CPU time, so that load
-/// from other processes slows both sides of a ratio alike. Table and read buffer are both
+/// loop over a 1 GiB buffer): the median of [`PAIRS`] ratios, each of one whole quantizer
+/// call to the mean of the read passes before and after it, in thread CPU time
+/// ([`paired::paired`]), so that load from other processes slows both sides of a ratio
+/// alike. Table and read buffer are both
 /// `HugeBuffer`s, so both read the same kind of pages; the output is one too (the same
 /// pages as the limit), then a `Vec` on 4 KiB pages, which on the development VM costs
 /// the quantizers about a quarter of their rate.
@@ -179,38 +181,32 @@ fn large_ratio(
     // as an engine re-quantizing into its table does.
     input.quantize(entry, out);
     assert!(input.quantized_prefix_is_exact(format, out));
-    let (mut kernel, mut read, mut ratio) = (vec![], vec![], vec![]);
-    for _ in 0..LARGE_SAMPLES {
-        let start = thread_cpu_secs();
-        input.quantize(entry, out);
-        let quantized = thread_cpu_secs();
-        black_box(lowp::limits::seq_read_pass(black_box(buffer)));
-        let done = thread_cpu_secs();
-        let gbs = input.f32_bytes() as f64 / (quantized - start) / 1e9;
-        let limit = buffer.len() as f64 / (done - quantized) / 1e9;
-        kernel.push(gbs);
-        read.push(limit);
-        ratio.push(gbs / limit);
-    }
+    let bytes = input.f32_bytes() as f64;
+    let quantize = |n: u64| {
+        for _ in 0..n {
+            input.quantize(entry, out);
+        }
+        n as f64 * bytes
+    };
+    // A sample is one call of each: both last far longer than the 10 ms asked for.
+    let p = paired::paired(PAIRS, 0.01, quantize, |n| {
+        for _ in 0..n {
+            black_box(lowp::limits::seq_read_pass(black_box(buffer)));
+        }
+        n as f64 * buffer.len() as f64
+    });
     println!(
         "ratio: quantize {format} {} over {} rows, output on {pages} pages: {:.1} GB/s = \
-         {:.3} of seq_read_1GiB ({:.1} GB/s), medians of {LARGE_SAMPLES} alternations in \
-         thread CPU time",
+         {:.3} (quartiles {:.3}-{:.3}) of seq_read_1GiB ({:.1} GB/s), medians of {PAIRS} \
+         alternations in thread CPU time",
         entry.isa,
         input.rows(),
-        median(kernel),
-        median(ratio),
-        median(read),
+        p.kernel,
+        p.ratio,
+        p.ratio_quartiles.0,
+        p.ratio_quartiles.1,
+        p.limit,
     );
-}
-
-/// Alternations of quantizer and read pass [`large_ratio_to_read_limit`] takes the
-/// median of.
-const LARGE_SAMPLES: usize = 21;
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
 }
 
 criterion_group! {
