@@ -109,7 +109,7 @@ fn main() {
     quant_large_rows(&limits, quick, &report);
     outlier_bag_rows(&limits, quick, &report);
     compositional_rows(&buffer, &limits, quick, &report);
-    interaction_unfused_note(&limits, quick, &report);
+    interaction_unfused_note(&buffer, &limits, quick, &report);
     report.note(&format!("done in {:.1} s", started.elapsed().as_secs_f64()));
 }
 
@@ -670,8 +670,9 @@ fn u8i8_row(entry: &Entry, m: usize, buffer: &[u8], limits: &[Limit], quick: boo
     let case = U8I8Case::new(m, U8I8_NK, U8I8_NK);
     let mut out = vec![0u8; case.out_len()];
     // M ≤ 4 is a GEMV: judged by the in-cache read bandwidth over the packed weights;
-    // larger batches by the int8 dot-product peak of the kernel's own level (the best one
-    // when its level has no peak loop).
+    // larger batches by the int8 dot-product peak of the kernel's own level (the highest
+    // level's when its level has no peak loop; chosen by level, not by the larger figure,
+    // which under load the once-measured peaks can swap).
     let gemv = m <= 4;
     let peak = limits
         .iter()
@@ -682,16 +683,12 @@ fn u8i8_row(entry: &Entry, m: usize, buffer: &[u8], limits: &[Limit], quick: boo
                         bytes: limits::IN_CACHE_BYTES,
                     }
             } else {
-                // The tile peak judges only the tile kernel: vector kernels keep the best
+                // The tile peak judges only the tile kernel: vector kernels keep the highest
                 // vector peak.
                 l.kind == LimitKind::Int8DotPeak && (l.isa != Isa::Amx || entry.isa == Isa::Amx)
             }
         })
-        .max_by(|a, b| {
-            (a.isa == entry.isa, a.value)
-                .partial_cmp(&(b.isa == entry.isa, b.value))
-                .expect("peaks are numbers")
-        });
+        .max_by_key(|l| (l.isa == entry.isa, l.isa));
     let work = if gemv {
         case.packed_bytes()
     } else {
@@ -713,15 +710,16 @@ fn u8i8_row(entry: &Entry, m: usize, buffer: &[u8], limits: &[Limit], quick: boo
     }
 }
 
-/// GOPS against the best 64-bit multiply-add peak (`vpmullq`) measured here, on every
-/// level (as u8 × i8 rows use the best int8 peak); a null ratio where no level has one.
+/// GOPS against the 64-bit multiply-add peak (`vpmullq`) of the highest level that has one,
+/// on every level (as u8 × i8 rows use the highest int8 peak); a null ratio where no level
+/// has one.
 fn i64_row(entry: &Entry, buffer: &[u8], limits: &[Limit], quick: bool) -> KernelRow {
     let case = I64Case::new(I64_SIZE);
     let mut out = vec![0i64; case.out_len()];
     let peak = limits
         .iter()
         .filter(|l| l.kind == LimitKind::I64MaddPeak)
-        .max_by(|a, b| a.value.total_cmp(&b.value));
+        .max_by_key(|l| l.isa);
     let rated = rate_against(peak, buffer, quick, case.ops(), || {
         case.run(entry, &mut out)
     });
@@ -741,8 +739,8 @@ fn i64_row(entry: &Entry, buffer: &[u8], limits: &[Limit], quick: bool) -> Kerne
 }
 
 /// GFLOPS of the triangle (2 · d per dot product) at F = 27, every batch and dimension, f32
-/// and bf16 inputs (the Scalar reference only at the small batches), against the best
-/// f32 FMA peak measured.
+/// and bf16 inputs (the Scalar reference only at the small batches), against the f32 FMA
+/// peak of the highest level that has one.
 fn interaction_rows(entry: &Entry, buffer: &[u8], limits: &[Limit], quick: bool) -> Vec<KernelRow> {
     let peak = best_fma_peak(limits);
     let mut rows = Vec::new();
@@ -780,35 +778,65 @@ fn interaction_rows(entry: &Entry, buffer: &[u8], limits: &[Limit], quick: bool)
     rows
 }
 
+/// The f32 FMA peak of the highest level that has one: the widest FMA, chosen by level
+/// rather than by the larger figure, because under load the peaks measured once at the
+/// start can come out the wrong way round (AVX2's above AVX-512's), which would change
+/// what the paired ratios are of.
 fn best_fma_peak(limits: &[Limit]) -> Option<&Limit> {
     limits
         .iter()
         .filter(|l| l.kind == LimitKind::F32FmaPeak)
-        .max_by(|a, b| a.value.total_cmp(&b.value))
+        .max_by_key(|l| l.isa)
 }
 
 /// The fused interaction (dispatched, best level) against the unfused way at the Criteo
-/// shape (B = 2048, F = 27, d = 128, f32), per batch, in the same run.
-fn interaction_unfused_note(limits: &[Limit], quick: bool, report: &Report) {
+/// shape (B = 2048, F = 27, d = 128, f32), per batch, in the same run: the fused kernel
+/// paired with the f32 FMA peak as its rows are, the unfused way paired with the fused
+/// kernel (the speed-up is the median of the per-pair ones), all in thread CPU time.
+fn interaction_unfused_note(buffer: &[u8], limits: &[Limit], quick: bool, report: &Report) {
     let case = interaction::InteractionCase::new(2048, 128, false);
     let entry = lowp::registry::select(Op::Interaction, 128, Isa::detected());
+    let flops = case.flops() as f64;
     let mut out = vec![0f32; case.out_len()];
-    let fused = secs_per_call(quick, || timed(|| case.run(entry, &mut out)));
+    let fused = rate_against(best_fma_peak(limits), buffer, quick, case.flops(), || {
+        case.run(entry, &mut out)
+    });
+    // The speed-up is paired too: unfused samples against the fused ones around them.
     let mut scratch = interaction::Unfused::default();
-    let unfused = secs_per_call(quick, || timed(|| case.unfused(&mut scratch, &mut out)));
-    let gflops = |secs: f64| case.flops() as f64 / secs / 1e9;
-    let peak = best_fma_peak(limits).map_or(f64::NAN, |p| p.value);
+    let mut unfused_out = vec![0f32; case.out_len()];
+    let (pairs, sample_secs) = pairing(quick);
+    let unfused = paired::paired(
+        pairs,
+        sample_secs,
+        |n| {
+            for _ in 0..n {
+                case.unfused(&mut scratch, &mut unfused_out);
+            }
+            n as f64 * flops
+        },
+        |n| {
+            for _ in 0..n {
+                case.run(entry, &mut out);
+            }
+            n as f64 * flops
+        },
+    );
+    let peak_ratio = ratio(fused.value, fused.limit_value, &fused.method).unwrap_or(f64::NAN);
     report.note(&format!(
         "interaction b2048 f27 dim128 f32: fused ({}) {:.1} ms per batch, {:.1} GFLOPS ({:.2} of the \
-         f32 FMA peak); unfused (full 27 x 27 product, gather, concatenate) {:.1} ms, {:.1} \
-         GFLOPS; fused is {:.2}x faster",
+         f32 FMA peak, {}); unfused (full 27 x 27 product, gather, concatenate) {:.1} ms, {:.1} \
+         GFLOPS; fused is {:.2}x faster (paired)",
         entry.isa,
-        fused * 1e3,
-        gflops(fused),
-        gflops(fused) / peak,
-        unfused * 1e3,
-        gflops(unfused),
-        unfused / fused
+        flops / fused.value / 1e6,
+        fused.value,
+        peak_ratio,
+        match fused.method {
+            Method::Once => "once",
+            Method::Paired(_) => "paired",
+        },
+        flops / unfused.kernel / 1e6,
+        unfused.kernel,
+        1.0 / unfused.ratio
     ));
 }
 
@@ -923,6 +951,14 @@ struct Rated {
     value: f64,
     limit_value: Option<f64>,
     method: Method,
+}
+
+/// A row's ratio to its limit: the paired median, or `value` over the limit measured once.
+fn ratio(value: f64, limit_value: Option<f64>, method: &Method) -> Option<f64> {
+    match method {
+        Method::Paired(p) => Some(p.ratio),
+        Method::Once => limit_value.map(|l| value / l),
+    }
 }
 
 /// Pairs and seconds per sample of the paired rows: the median of 21 ratios with
@@ -1068,10 +1104,7 @@ impl Report {
     }
 
     fn kernel(&self, row: &KernelRow) {
-        let ratio = match &row.method {
-            Method::Paired(p) => Some(p.ratio),
-            Method::Once => row.limit_value.map(|l| row.value / l),
-        };
+        let ratio = ratio(row.value, row.limit_value, &row.method);
         if self.json {
             let mut object = Map::new();
             object.insert("type".into(), json!("kernel"));
