@@ -469,19 +469,21 @@ unsafe fn checked_row<I: Index>(
 ///
 /// # Safety
 ///
-/// `i` is within the indices.
+/// `i + ROWS` is at most the number of indices.
 #[inline(always)]
 unsafe fn prefetch_ahead<I: Index, const ROWS: usize>(batch: &Batch<I>, i: usize, pf: RowPrefetch) {
     if batch.prefetch.distance > 0 {
         // SAFETY: forwarded.
         unsafe {
+            // The default hint by a compare and a predicted branch, the others through a
+            // jump table.
             match batch.prefetch.hint {
-                PrefetchHint::L1 => prefetch_rows::<I, ROWS>(batch, i, pf, PrefetchHint::L1),
                 PrefetchHint::L2 => prefetch_rows::<I, ROWS>(batch, i, pf, PrefetchHint::L2),
-                PrefetchHint::L3 => prefetch_rows::<I, ROWS>(batch, i, pf, PrefetchHint::L3),
-                PrefetchHint::NonTemporal => {
-                    prefetch_rows::<I, ROWS>(batch, i, pf, PrefetchHint::NonTemporal)
-                }
+                hint => match hint {
+                    PrefetchHint::L1 => prefetch_rows::<I, ROWS>(batch, i, pf, PrefetchHint::L1),
+                    PrefetchHint::L3 => prefetch_rows::<I, ROWS>(batch, i, pf, PrefetchHint::L3),
+                    _ => prefetch_rows::<I, ROWS>(batch, i, pf, PrefetchHint::NonTemporal),
+                },
             }
         }
     }
@@ -491,7 +493,7 @@ unsafe fn prefetch_ahead<I: Index, const ROWS: usize>(batch: &Batch<I>, i: usize
 ///
 /// # Safety
 ///
-/// `i` is within the indices.
+/// `i + ROWS` is at most the number of indices.
 #[inline(always)]
 unsafe fn prefetch_rows<I: Index, const ROWS: usize>(
     batch: &Batch<I>,
@@ -499,12 +501,13 @@ unsafe fn prefetch_rows<I: Index, const ROWS: usize>(
     pf: RowPrefetch,
     hint: PrefetchHint,
 ) {
-    // SAFETY: index reads are clamped to the last one (the distance was clamped to the
+    // SAFETY: index reads end at the last index at most (the distance was clamped to the
     // batch, so the sum does not overflow); prefetches may name any address.
     unsafe {
+        // One clamp for the step: near the end of the batch its last `ROWS` entries.
+        let first = (i + batch.prefetch.distance).min(batch.num_indices - ROWS);
         for r in 0..ROWS {
-            let ahead = (i + r + batch.prefetch.distance).min(batch.num_indices - 1);
-            let ahead = (*batch.indices.add(ahead)).widen() as usize;
+            let ahead = (*batch.indices.add(first + r)).widen() as usize;
             let ahead_row = batch
                 .table
                 .wrapping_add(ahead.wrapping_mul(batch.row_bytes));
