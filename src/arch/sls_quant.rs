@@ -22,7 +22,7 @@ use crate::arch::sls::{
     Index, OUT_BF16, OUT_F16, OUT_F32, PREFETCH_MIN_TABLE_BYTES, Simd, elem_bytes, out_parts,
     store_block,
 };
-use crate::embedding::plan::Prefetch;
+use crate::embedding::plan::{Prefetch, PrefetchHint};
 use crate::embedding::{Bags, IndexSlice, Output, Pooling, Weights};
 use crate::error::{Error, Result};
 use crate::format::Table;
@@ -135,7 +135,12 @@ fn batch<const BITS: u32, I>(
         prefetch: if t.bytes().len() <= PREFETCH_MIN_TABLE_BYTES {
             Prefetch::OFF
         } else {
-            prefetch
+            // A distance beyond the batch names its last entry, as this one does: the
+            // clamp here lets the row loop add it without overflow.
+            Prefetch {
+                distance: prefetch.distance.min(ix.len()),
+                ..prefetch
+            }
         },
         out,
         out_stride,
@@ -225,7 +230,7 @@ unsafe fn run<S: QuantSimd, const BITS: u32, const NV: usize, I: Index, const WE
         // `BLOCK · LANES`, a multiple of the codes per byte.
         unsafe {
             if NV > 0 {
-                sum_block::<S, BITS, NV, I, WEIGHTED>(
+                sum_block::<S, BITS, NV, I, WEIGHTED, true>(
                     batch,
                     bag,
                     range,
@@ -241,7 +246,7 @@ unsafe fn run<S: QuantSimd, const BITS: u32, const NV: usize, I: Index, const WE
                 let mut col = 0;
                 loop {
                     let width = (batch.dim - col).min(BLOCK * S::LANES);
-                    sum_block::<S, BITS, BLOCK, I, WEIGHTED>(
+                    sum_block::<S, BITS, BLOCK, I, WEIGHTED, false>(
                         batch,
                         bag,
                         range.clone(),
@@ -271,7 +276,8 @@ unsafe fn run<S: QuantSimd, const BITS: u32, const NV: usize, I: Index, const WE
 ///
 /// `range` lies within the indices; `weights` (when `WEIGHTED`) holds `range.len()`
 /// weights; `nv ≤ NV`; the columns lie within the dimension and `col` is a multiple of
-/// the codes per byte; `out` holds the columns.
+/// the codes per byte; `out` holds the columns. `WHOLE_ROW`: the columns are the whole
+/// row of the dimension `NV · LANES` (`col == 0`, `nv == NV`, `tail == 0`).
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 unsafe fn sum_block<
@@ -280,6 +286,7 @@ unsafe fn sum_block<
     const NV: usize,
     I: Index,
     const WEIGHTED: bool,
+    const WHOLE_ROW: bool,
 >(
     batch: &Batch<I>,
     bag: usize,
@@ -291,14 +298,15 @@ unsafe fn sum_block<
     out_type: u8,
     out: *mut u8,
 ) -> Result<()> {
-    let vector_bytes = S::LANES * BITS as usize / 8;
     let col_bytes = col * BITS as usize / 8;
     let width = nv * S::LANES + tail;
     let block_bytes = code_bytes::<BITS>(width);
     // The first block fetches the scale and bias with its codes (whole row when it is
     // the only block); later blocks find them in cache and fetch only their codes.
     let pf = if col == 0 {
-        if width == batch.dim {
+        // Known at compile time in the kernels specialised for a dimension, whose row
+        // prefetch then unrolls.
+        if WHOLE_ROW || width == batch.dim {
             RowPrefetch::new(batch, 0, row_bytes::<BITS>(width), false)
         } else {
             RowPrefetch::new(batch, 0, block_bytes, true)
@@ -315,33 +323,41 @@ unsafe fn sum_block<
     unsafe {
         let mut acc = [S::zero(); NV];
         let mut acc_tail = S::zero();
-        for (position, i) in range.enumerate() {
-            let row = checked_row(batch, bag, position, i, pf)?;
-            let scale_bias = row.add(batch.data_bytes);
-            let (scale, bias) = if BITS == 8 {
-                (
-                    scale_bias.cast::<f32>().read_unaligned(),
-                    scale_bias.add(4).cast::<f32>().read_unaligned(),
+        // At a specialised dimension, a constant.
+        let data_bytes = if WHOLE_ROW {
+            code_bytes::<BITS>(NV * S::LANES)
+        } else {
+            batch.data_bytes
+        };
+        macro_rules! add {
+            ($row:expr, $position:expr) => {
+                add_row::<S, BITS, NV, WEIGHTED>(
+                    &mut acc,
+                    &mut acc_tail,
+                    $row,
+                    weights.wrapping_add($position),
+                    col,
+                    nv,
+                    tail,
+                    data_bytes,
                 )
-            } else {
-                S::widen_f16_pair(scale_bias)
             };
-            let (scale, bias) = if WEIGHTED {
-                let w = *weights.add(position);
-                (w * scale, w * bias)
-            } else {
-                (scale, bias)
-            };
-            let (s, b) = (S::splat(scale), S::splat(bias));
-            let codes = row.add(col_bytes);
-            for (v, a) in acc.iter_mut().enumerate().take(nv) {
-                let q = S::load_codes::<BITS>(codes.add(v * vector_bytes));
-                *a = S::fma(s, q, S::add(*a, b));
-            }
-            if tail > 0 {
-                let q = S::load_codes_part::<BITS>(codes.add(nv * vector_bytes), tail);
-                acc_tail = S::fma(s, q, S::add(acc_tail, b));
-            }
+        }
+        // Two rows a step, then their prefetches (see `prefetch_ahead`).
+        let mut position = 0;
+        while position + 2 <= len {
+            let i = range.start + position;
+            let row0 = checked_row(batch, bag, position, i)?;
+            let row1 = checked_row(batch, bag, position + 1, i + 1)?;
+            add!(row0, position);
+            add!(row1, position + 1);
+            prefetch_ahead::<I, 2>(batch, i, pf);
+            position += 2;
+        }
+        if position < len {
+            let i = range.start + position;
+            add!(checked_row(batch, bag, position, i)?, position);
+            prefetch_ahead::<I, 1>(batch, i, pf);
         }
         if batch.pooling == Pooling::Mean && len > 0 {
             let scale = S::splat(1.0 / len as f32);
@@ -359,8 +375,59 @@ unsafe fn sum_block<
     Ok(())
 }
 
-/// The row of entry `i` (position `position` of bag `bag`) after checking its index, having
-/// first issued the prefetch `pf` for the entry `distance` ahead.
+/// Adds columns `col .. col + nv · LANES + tail` of the row at `row` (codes, then its
+/// scale and bias at `data_bytes`), weighted by `*weight` when `WEIGHTED`, to `acc` and
+/// `acc_tail`: every lane does the reference's `fma(s, q, acc + b)`.
+///
+/// # Safety
+///
+/// As [`sum_block`], for a row whose index passed the bounds check; `weight` is readable
+/// when `WEIGHTED`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn add_row<S: QuantSimd, const BITS: u32, const NV: usize, const WEIGHTED: bool>(
+    acc: &mut [S::V; NV],
+    acc_tail: &mut S::V,
+    row: *const u8,
+    weight: *const f32,
+    col: usize,
+    nv: usize,
+    tail: usize,
+    data_bytes: usize,
+) {
+    let vector_bytes = S::LANES * BITS as usize / 8;
+    // SAFETY: the caller's contract: the row holds these codes and its scale and bias, and
+    // `weights` (when `WEIGHTED`) the entry's weight.
+    unsafe {
+        let scale_bias = row.add(data_bytes);
+        let (scale, bias) = if BITS == 8 {
+            (
+                scale_bias.cast::<f32>().read_unaligned(),
+                scale_bias.add(4).cast::<f32>().read_unaligned(),
+            )
+        } else {
+            S::widen_f16_pair(scale_bias)
+        };
+        let (scale, bias) = if WEIGHTED {
+            let w = *weight;
+            (w * scale, w * bias)
+        } else {
+            (scale, bias)
+        };
+        let (s, b) = (S::splat(scale), S::splat(bias));
+        let codes = row.add(col * BITS as usize / 8);
+        for (v, a) in acc.iter_mut().enumerate().take(nv) {
+            let q = S::load_codes::<BITS>(codes.add(v * vector_bytes));
+            *a = S::fma(s, q, S::add(*a, b));
+        }
+        if tail > 0 {
+            let q = S::load_codes_part::<BITS>(codes.add(nv * vector_bytes), tail);
+            *acc_tail = S::fma(s, q, S::add(*acc_tail, b));
+        }
+    }
+}
+
+/// The row of entry `i` (position `position` of bag `bag`) after checking its index.
 ///
 /// # Safety
 ///
@@ -371,11 +438,9 @@ unsafe fn checked_row<I: Index>(
     bag: usize,
     position: usize,
     i: usize,
-    pf: RowPrefetch,
 ) -> Result<*const u8> {
-    // SAFETY: indices are read at `i` (or clamped to the last one for prefetch); the row
-    // pointer is formed only after its index passed the bounds check; prefetches may name
-    // any address.
+    // SAFETY: `i` is within the indices; the row pointer is formed only after its index
+    // passed the bounds check.
     unsafe {
         let index = (*batch.indices.add(i)).widen();
         if index as u64 >= batch.rows as u64 {
@@ -386,11 +451,63 @@ unsafe fn checked_row<I: Index>(
                 rows: batch.rows,
             });
         }
-        if batch.prefetch.distance > 0 {
-            let ahead = i
-                .saturating_add(batch.prefetch.distance)
-                .min(batch.num_indices - 1);
-            let ahead = (*batch.indices.add(ahead)).widen() as usize;
+        Ok(batch.table.add(index as usize * batch.row_bytes))
+    }
+}
+
+/// Issues the prefetch `pf` for the rows of the `ROWS` entries `distance` after entry `i`
+/// (the last entry near the end). The hint is matched once here, each arm prefetching
+/// with a constant hint, so that the rows' prefetches are straight-line code.
+///
+/// Out of cache a bag is bound by misses in flight, and every instruction of the row loop
+/// counts against that: the out-of-order window holds fewer rows, so fewer prefetches
+/// wait behind a stalled one (a probe adding 32 `nop`s a row to the gather loop cost it
+/// 5%). The loops therefore sum two rows a step and then prefetch two, with one match
+/// on the hint, not a jump through the hint's table and a saturating add for every row.
+/// Bags of 100 over a 1 GiB table, dimension 128, AVX-512: Q8 0.82 of the random-gather
+/// limit before, 0.85 after; Q4 0.84, 0.86.
+///
+/// # Safety
+///
+/// `i + ROWS` is at most the number of indices.
+#[inline(always)]
+unsafe fn prefetch_ahead<I: Index, const ROWS: usize>(batch: &Batch<I>, i: usize, pf: RowPrefetch) {
+    if batch.prefetch.distance > 0 {
+        // SAFETY: forwarded.
+        unsafe {
+            // The default hint by a compare and a predicted branch, the others through a
+            // jump table.
+            match batch.prefetch.hint {
+                PrefetchHint::L2 => prefetch_rows::<I, ROWS>(batch, i, pf, PrefetchHint::L2),
+                hint => match hint {
+                    PrefetchHint::L1 => prefetch_rows::<I, ROWS>(batch, i, pf, PrefetchHint::L1),
+                    PrefetchHint::L3 => prefetch_rows::<I, ROWS>(batch, i, pf, PrefetchHint::L3),
+                    _ => prefetch_rows::<I, ROWS>(batch, i, pf, PrefetchHint::NonTemporal),
+                },
+            }
+        }
+    }
+}
+
+/// [`prefetch_ahead`] with the hint `hint`, a constant once inlined into its arm.
+///
+/// # Safety
+///
+/// `i + ROWS` is at most the number of indices.
+#[inline(always)]
+unsafe fn prefetch_rows<I: Index, const ROWS: usize>(
+    batch: &Batch<I>,
+    i: usize,
+    pf: RowPrefetch,
+    hint: PrefetchHint,
+) {
+    // SAFETY: index reads end at the last index at most (the distance was clamped to the
+    // batch, so the sum does not overflow); prefetches may name any address.
+    unsafe {
+        // One clamp for the step: near the end of the batch its last `ROWS` entries.
+        let first = (i + batch.prefetch.distance).min(batch.num_indices - ROWS);
+        for r in 0..ROWS {
+            let ahead = (*batch.indices.add(first + r)).widen() as usize;
             let ahead_row = batch
                 .table
                 .wrapping_add(ahead.wrapping_mul(batch.row_bytes));
@@ -398,16 +515,12 @@ unsafe fn checked_row<I: Index>(
                 ahead_row.wrapping_add(pf.from),
                 pf.bytes,
                 pf.last_line,
-                batch.prefetch.hint,
+                hint,
             );
             if pf.scale_bias {
-                prefetch(
-                    ahead_row.wrapping_add(batch.data_bytes),
-                    batch.prefetch.hint,
-                );
+                prefetch(ahead_row.wrapping_add(batch.data_bytes), hint);
             }
         }
-        Ok(batch.table.add(index as usize * batch.row_bytes))
     }
 }
 
@@ -519,9 +632,22 @@ unsafe fn run_lut<S: LutSimd, const BITS: u32, const NV: usize, I: Index>(
         unsafe {
             let mut acc = [S::zero(); NV];
             let pf = RowPrefetch::new(batch, 0, row_bytes::<BITS>(NV * S::LANES), false);
-            for (position, i) in range.enumerate() {
-                let row = checked_row(batch, bag, position, i, pf)?;
+            // Two rows a step, then their prefetches (see `prefetch_ahead`).
+            let mut position = 0;
+            while position + 2 <= len {
+                let i = range.start + position;
+                let row0 = checked_row(batch, bag, position, i)?;
+                let row1 = checked_row(batch, bag, position + 1, i + 1)?;
+                lut_add_row::<S, BITS, NV>(&mut acc, row0, batch.data_bytes);
+                lut_add_row::<S, BITS, NV>(&mut acc, row1, batch.data_bytes);
+                prefetch_ahead::<I, 2>(batch, i, pf);
+                position += 2;
+            }
+            if position < len {
+                let i = range.start + position;
+                let row = checked_row(batch, bag, position, i)?;
                 lut_add_row::<S, BITS, NV>(&mut acc, row, batch.data_bytes);
+                prefetch_ahead::<I, 1>(batch, i, pf);
             }
             let mut sums = lut_element_order::<S, BITS, NV>(&acc);
             if batch.pooling == Pooling::Mean && len > 0 {
