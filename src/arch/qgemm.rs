@@ -59,6 +59,10 @@ pub(crate) trait Dot {
     }
     /// The line at `p` (`LINE_BYTES` readable bytes, 64-byte aligned).
     unsafe fn b(p: *const i8) -> Self::B;
+    /// Asks for the line at `p` to be brought into L1 (a hint: nothing is read, and any
+    /// address may be given).
+    #[inline(always)]
+    unsafe fn prefetch(_p: *const i8) {}
     /// `acc + Σ_{r<4} a[r] · b[c][r]` per column c, wrapping.
     unsafe fn dot(acc: Self::Acc, a: Self::A, b: Self::B) -> Self::Acc;
     /// Stores the 16 column sums of `acc` at `out` (16 writable i32).
@@ -451,15 +455,38 @@ pub(crate) unsafe fn gemm<D: Dot, E: Epi>(
             let np = panels_at(D::NP, p0, p1, p);
             let mut g = 0;
             loop {
-                let steps = Steps {
-                    start: g,
-                    end: (g + kc).min(groups),
-                    first: g == 0,
-                    last: g + kc >= groups,
+                let last = g + kc >= groups;
+                // The block of B after this one: the next K block of these panels, or the
+                // first of the next panels (none after the row block's last).
+                let ahead = match (last, p + np < p1) {
+                    (false, _) => ctx
+                        .b
+                        .lines
+                        .wrapping_add((p * ctx.b.groups + g + kc) * D::LINE_BYTES),
+                    (true, true) => ctx
+                        .b
+                        .lines
+                        .wrapping_add((p + np) * ctx.b.groups * D::LINE_BYTES),
+                    (true, false) => std::ptr::null(),
                 };
                 let mut i = i0;
                 while i < i1 {
                     let mr = D::MR.min(i1 - i);
+                    // The last row tile over this block of B also prefetches the next
+                    // block, one line per panel and step: the next block's first tile then
+                    // finds it in L1 rather than L2, and the lines it evicts are of a
+                    // block no tile reads again.
+                    let steps = Steps {
+                        start: g,
+                        end: (g + kc).min(groups),
+                        first: g == 0,
+                        last,
+                        ahead: if i + mr == i1 {
+                            ahead
+                        } else {
+                            std::ptr::null()
+                        },
+                    };
                     let t = (i - i0) / D::MR;
                     // SAFETY: `packed` holds this tile's rows of K block g / kc (written
                     // by `pack_a`), panels p..p + np are panels of B; the tile's mr · np
@@ -480,7 +507,7 @@ pub(crate) unsafe fn gemm<D: Dot, E: Epi>(
                     }
                     i += mr;
                 }
-                if steps.last {
+                if last {
                     break;
                 }
                 g += kc;
@@ -593,6 +620,10 @@ struct Steps {
     end: usize,
     first: bool,
     last: bool,
+    /// The line at `start` of the first panel of the block of B the tiles run next, or
+    /// null: the tile prefetches that block's lines as it runs its own steps (see
+    /// [`gemm`]).
+    ahead: *const i8,
 }
 
 impl Steps {
@@ -602,6 +633,7 @@ impl Steps {
             end: groups,
             first: true,
             last: true,
+            ahead: std::ptr::null(),
         }
     }
 }
@@ -765,23 +797,41 @@ unsafe fn tile<D: Dot, const PACKED: bool, const MR: usize, const NP: usize>(
         let mut a_at = a.base.wrapping_add((start - first) * a_step);
         let mut off = start * D::LINE_BYTES;
         let end_off = std::hint::black_box(end * D::LINE_BYTES);
-        while off != end_off {
-            let b = lines_at::<D, NP>(&lines, off);
-            // Index loops, as in `lines_at`.
-            #[allow(clippy::needless_range_loop)]
-            for r in 0..MR {
-                let at = a_at.add(r * stride);
-                let x = if PACKED {
-                    D::a_packed(at)
-                } else {
-                    D::a(u32::from_le(at.cast::<u32>().read_unaligned()))
-                };
-                for q in 0..NP {
-                    sums[r][q] = D::dot(sums[r][q], x, b[q]);
+        let panel_bytes = groups * D::LINE_BYTES;
+        // The step loop, with or without prefetching the next block of B (two loops
+        // rather than a test in every step).
+        macro_rules! steps {
+            ($ahead:expr) => {
+                while off != end_off {
+                    if let Some(ahead) = $ahead {
+                        let at = ahead.wrapping_add(off - start * D::LINE_BYTES);
+                        for q in 0..NP {
+                            D::prefetch(at.wrapping_add(q * panel_bytes));
+                        }
+                    }
+                    let b = lines_at::<D, NP>(&lines, off);
+                    // Index loops, as in `lines_at`.
+                    #[allow(clippy::needless_range_loop)]
+                    for r in 0..MR {
+                        let at = a_at.add(r * stride);
+                        let x = if PACKED {
+                            D::a_packed(at)
+                        } else {
+                            D::a(u32::from_le(at.cast::<u32>().read_unaligned()))
+                        };
+                        for q in 0..NP {
+                            sums[r][q] = D::dot(sums[r][q], x, b[q]);
+                        }
+                    }
+                    a_at = a_at.wrapping_add(a_step);
+                    off += D::LINE_BYTES;
                 }
-            }
-            a_at = a_at.wrapping_add(a_step);
-            off += D::LINE_BYTES;
+            };
+        }
+        if steps.ahead.is_null() {
+            steps!(None::<*const i8>);
+        } else {
+            steps!(Some(steps.ahead));
         }
         let tail = if PACKED { 0 } else { ctx.k - full * QUAD };
         if tail > 0 && steps.end > full {

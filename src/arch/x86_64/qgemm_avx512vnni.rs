@@ -47,6 +47,12 @@ impl Dot for Vnni {
     }
 
     #[inline(always)]
+    unsafe fn prefetch(p: *const i8) {
+        // SAFETY: as for `init`; a prefetch reads nothing and does not fault.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(p) }
+    }
+
+    #[inline(always)]
     unsafe fn dot(acc: __m512i, a: __m512i, b: __m512i) -> __m512i {
         // SAFETY: as for `init`. `vpdpbusd` takes its first multiplicand unsigned (A) and
         // its second signed (B).
