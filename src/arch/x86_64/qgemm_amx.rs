@@ -112,14 +112,14 @@ pub(crate) unsafe fn gemm_u8i8(
         while i < r1 {
             let rows = (r1 - i).min(BLOCK_ROWS);
             let copy = block_a.as_mut_ptr().cast::<u8>();
-            for r in 0..rows {
-                let to = copy.add(r * a_stride);
-                std::ptr::copy_nonoverlapping(ctx.a.add((i + r) * ctx.a_stride), to, k);
-                to.add(k).write_bytes(0, a_stride - k);
-            }
-            let tiled = rows.next_multiple_of(TILE_ROWS);
-            copy.add(rows * a_stride)
-                .write_bytes(0, (tiled - rows) * a_stride);
+            copy_rows(
+                ctx.a.add(i * ctx.a_stride),
+                ctx.a_stride,
+                k,
+                rows,
+                copy,
+                steps,
+            );
             let a0 = block_a.as_ptr().cast::<u8>();
             let a = [a0, a0.wrapping_add(TILE_ROWS * a_stride)];
             let mut p = p0;
@@ -164,6 +164,47 @@ pub(crate) unsafe fn gemm_u8i8(
     Ok(())
 }
 
+/// Copies `rows` rows of `k` codes (at `a`, `a_stride` bytes apart) to `to`, `lines`
+/// 64-byte lines a row, zero-padded past k and up to whole tiles of rows.
+///
+/// Masked 64-byte moves rather than a `memcpy` and a `memset` call per row (1–3% faster
+/// at n = k = 1024): the K tail's padding comes with the last line's load.
+///
+/// # Safety
+///
+/// `rows` rows of `k` readable bytes at `a`; `to` is 64-byte aligned with
+/// `ceil(rows / 16) · 16 · lines` writable lines; `k ≤ 64 · lines`; the CPU has AVX-512 F
+/// and BW.
+#[inline(always)]
+unsafe fn copy_rows(
+    a: *const u8,
+    a_stride: usize,
+    k: usize,
+    rows: usize,
+    to: *mut u8,
+    lines: usize,
+) {
+    use std::arch::x86_64::{_mm512_maskz_loadu_epi8, _mm512_store_si512};
+    for r in 0..rows.next_multiple_of(TILE_ROWS) {
+        let row = a.wrapping_add(r * a_stride);
+        for l in 0..lines {
+            // Bytes of this line that lie in the row: none in the padding rows.
+            let left = if r < rows { k - l * TILE_BYTES } else { 0 };
+            let mask = if left >= TILE_BYTES {
+                !0
+            } else {
+                (1u64 << left) - 1
+            };
+            // SAFETY: the caller's contract; a masked load reads only the bytes its mask
+            // selects, which lie in row r.
+            unsafe {
+                let v = _mm512_maskz_loadu_epi8(mask, row.wrapping_add(l * TILE_BYTES).cast());
+                _mm512_store_si512(to.add((r * lines + l) * TILE_BYTES).cast(), v);
+            }
+        }
+    }
+}
+
 /// A block whose sums wait in slot `slot` for the epilogue: rows `i..i + rows`, panels
 /// `p..p + nt`, in `items` shares of up to [`SHARE_ROWS`] rows of one panel.
 struct Pending {
@@ -199,16 +240,20 @@ impl Pending {
         // nt is 1 or 2: a shift, not a division, in this hot loop.
         let (g, q) = (item >> (self.nt - 1), item & (self.nt - 1));
         let first = g * SHARE_ROWS;
+        let (i, p) = (self.i + first, self.p + q);
         // SAFETY: the caller's contract; rows first.. < 32 of the block, panel q < 2.
         unsafe {
-            qgemm::epilogue_rows::<Avx512Epi>(
-                ctx,
-                self.i + first,
-                SHARE_ROWS.min(self.rows - first),
-                self.p + q,
-                sums.cast::<i32>()
-                    .add(first * EPILOGUE_ROW_STRIDE + q * PANEL),
-            )
+            let sums = sums
+                .cast::<i32>()
+                .add(first * EPILOGUE_ROW_STRIDE + q * PANEL);
+            // A full share with its row count a constant: the row loop unrolls without a
+            // bound check per row (a compare with a spilled count, and a branch: 12% at
+            // m = 64, n = k = 1024).
+            if self.rows - first >= SHARE_ROWS {
+                qgemm::epilogue_rows::<Avx512Epi>(ctx, i, SHARE_ROWS, p, sums)
+            } else {
+                qgemm::epilogue_rows::<Avx512Epi>(ctx, i, self.rows - first, p, sums)
+            }
         }
     }
 }
@@ -285,19 +330,23 @@ unsafe fn step<const MT: usize, const NT: usize>(
     a_stride: usize,
     b: [*const i8; 2],
 ) {
+    // B tile by B tile, 3–5% faster than A tile by A tile at m = 64 and 256: B tile 0
+    // (from L2) is last read by the step's second `tdpbusd`, so the next step's load of
+    // it has two `tdpbusd`s of lead (a tile load waits, it seems, for the last reader of
+    // its register), and the A tiles (from L1) take the shorter lead.
     // SAFETY: the caller's contract.
     unsafe {
-        tileloadd!(4, a[0], a_stride);
         tileloaddt1!(6, b[0], TILE_BYTES);
+        tileloadd!(4, a[0], a_stride);
         tdpbusd!(0, 4, 6);
-        if NT == 2 {
-            tileloaddt1!(7, b[1], TILE_BYTES);
-            tdpbusd!(1, 4, 7);
-        }
         if MT == 2 {
             tileloadd!(5, a[1], a_stride);
             tdpbusd!(2, 5, 6);
-            if NT == 2 {
+        }
+        if NT == 2 {
+            tileloaddt1!(7, b[1], TILE_BYTES);
+            tdpbusd!(1, 4, 7);
+            if MT == 2 {
                 tdpbusd!(3, 5, 7);
             }
         }
