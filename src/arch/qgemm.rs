@@ -121,6 +121,43 @@ pub(crate) trait Epi {
     unsafe fn store_f32(p: *mut f32, v: Self::F);
     /// Stores the low byte of each lane (values already within u8 or i8) at `p`.
     unsafe fn store_i8(p: *mut u8, v: Self::I);
+
+    // The partial forms, for the last columns of a block or panel (`n < LANES` values at
+    // `p`; the other lanes of a load hold any value). By default through a padded copy;
+    // an instruction set with masked moves overrides them, because the copy's `memcpy`
+    // call, inlined with the full-width path, makes the compiler keep that path's
+    // constants on the stack and reload them for every row.
+
+    /// [`Epi::load_i`] of the `n` i32 at `p`.
+    #[inline(always)]
+    unsafe fn load_i_part(p: *const i32, n: usize) -> Self::I {
+        // SAFETY: the caller provides n readable values; the copy holds LANES.
+        unsafe { Self::load_i(padded(p, n).as_ptr()) }
+    }
+    /// [`Epi::load_f`] of the `n` f32 at `p`.
+    #[inline(always)]
+    unsafe fn load_f_part(p: *const f32, n: usize) -> Self::F {
+        // SAFETY: as for `load_i_part`.
+        unsafe { Self::load_f(padded(p, n).as_ptr()) }
+    }
+    /// [`Epi::store_i32`] of the first `n` lanes.
+    #[inline(always)]
+    unsafe fn store_i32_part(p: *mut i32, v: Self::I, n: usize) {
+        // SAFETY: the caller provides n writable values.
+        unsafe { store_part(p, n, |q| Self::store_i32(q, v)) }
+    }
+    /// [`Epi::store_f32`] of the first `n` lanes.
+    #[inline(always)]
+    unsafe fn store_f32_part(p: *mut f32, v: Self::F, n: usize) {
+        // SAFETY: as for `store_i32_part`.
+        unsafe { store_part(p, n, |q| Self::store_f32(q, v)) }
+    }
+    /// [`Epi::store_i8`] of the first `n` lanes.
+    #[inline(always)]
+    unsafe fn store_i8_part(p: *mut u8, v: Self::I, n: usize) {
+        // SAFETY: as for `store_i32_part`.
+        unsafe { store_part(p, n, |q| Self::store_i8(q, v)) }
+    }
 }
 
 /// The output stage with its per-tensor values resolved and its per-column arrays as
@@ -920,14 +957,21 @@ unsafe fn padded<T: Copy + Default>(p: *const T, n: usize) -> [T; 16] {
 #[inline(always)]
 unsafe fn chunk<E: Epi>(ctx: &Ctx, i: usize, mr: usize, j: usize, sums: *const i32, n: usize) {
     let full = n == E::LANES;
-    // Reads n values at `p`: directly for a full vector, through a padded copy otherwise.
+    // Reads n values at `p`: a whole vector, or the instruction set's partial load.
     macro_rules! load {
-        ($kind:ident, $p:expr) => {{
+        ($kind:ident, $part:ident, $p:expr) => {{
             let p = $p;
+            if full { E::$kind(p) } else { E::$part(p, n) }
+        }};
+    }
+    // Stores a vector's first n values at `p`.
+    macro_rules! store {
+        ($kind:ident, $part:ident, $p:expr, $v:expr) => {{
+            let (p, v) = ($p, $v);
             if full {
-                E::$kind(p)
+                E::$kind(p, v)
             } else {
-                E::$kind(padded(p, n).as_ptr())
+                E::$part(p, v, n)
             }
         }};
     }
@@ -935,7 +979,7 @@ unsafe fn chunk<E: Epi>(ctx: &Ctx, i: usize, mr: usize, j: usize, sums: *const i
         ($c:expr) => {
             match $c {
                 Col::Splat(v) => E::splat_f(v),
-                Col::At(p) => load!(load_f, p.add(j)),
+                Col::At(p) => load!(load_f, load_f_part, p.add(j)),
             }
         };
     }
@@ -943,10 +987,10 @@ unsafe fn chunk<E: Epi>(ctx: &Ctx, i: usize, mr: usize, j: usize, sums: *const i
     // (`col_init` from c0), rows i..i + mr of the block have sums at `sums` and row sums
     // (unless the zero points are zero), and the output rows have the columns.
     unsafe {
-        let init = load!(load_i, ctx.col_init.as_ptr().add(j - ctx.c0));
+        let init = load!(load_i, load_i_part, ctx.col_init.as_ptr().add(j - ctx.c0));
         let zb = ctx.zb;
         let zbs = match zb {
-            BlockZb::Column => load!(load_i, ctx.b.zero_points.add(j)),
+            BlockZb::Column => load!(load_i, load_i_part, ctx.b.zero_points.add(j)),
             _ => E::splat_i(0),
         };
         let row_sums = ctx.row_sums.as_ptr().wrapping_add(i - ctx.r0);
@@ -984,7 +1028,7 @@ unsafe fn chunk<E: Epi>(ctx: &Ctx, i: usize, mr: usize, j: usize, sums: *const i
             (Stage::Raw, Out::I32(o)) => {
                 let o = o.add(at);
                 rows!(|r, raw| {
-                    store(o.add(r * out_stride), full, n, |p| E::store_i32(p, raw));
+                    store!(store_i32, store_i32_part, o.add(r * out_stride), raw);
                 });
             }
             (
@@ -1001,12 +1045,14 @@ unsafe fn chunk<E: Epi>(ctx: &Ctx, i: usize, mr: usize, j: usize, sums: *const i
                 // element (the same value in every row).
                 let addend = match bias {
                     Bias::None => None,
-                    Bias::F32Tensor(b, recip) => {
-                        Some(E::mul_f(load!(load_f, b.add(j)), E::splat_f(recip)))
-                    }
-                    Bias::F32Column(b, s) => {
-                        Some(E::div_f(load!(load_f, b.add(j)), load!(load_f, s.add(j))))
-                    }
+                    Bias::F32Tensor(b, recip) => Some(E::mul_f(
+                        load!(load_f, load_f_part, b.add(j)),
+                        E::splat_f(recip),
+                    )),
+                    Bias::F32Column(b, s) => Some(E::div_f(
+                        load!(load_f, load_f_part, b.add(j)),
+                        load!(load_f, load_f_part, s.add(j)),
+                    )),
                 };
                 let scale = col!(multiplier);
                 // clamp(q +sat zp, lo, hi) = clamp(q, lo − zp, hi − zp) + zp, because
@@ -1018,14 +1064,21 @@ unsafe fn chunk<E: Epi>(ctx: &Ctx, i: usize, mr: usize, j: usize, sums: *const i
                     E::splat_i(zero_point),
                 );
                 let o = o.add(at);
-                rows!(|r, raw| {
-                    let mut f = E::to_f(raw);
-                    if let Some(b) = addend {
-                        f = E::add_f(f, b);
-                    }
-                    let v = E::add_i(E::round_clamp(E::mul_f(f, scale), lo, hi), zp);
-                    store(o.add(r * out_stride), full, n, |p| E::store_i8(p, v));
-                });
+                // A row loop per bias case: with the test inside, the compiler adds −0.0
+                // when there is no bias, an instruction per vector.
+                macro_rules! requant_rows {
+                    (|$f:ident| $biased:expr) => {
+                        rows!(|r, raw| {
+                            let $f = E::to_f(raw);
+                            let v = E::add_i(E::round_clamp(E::mul_f($biased, scale), lo, hi), zp);
+                            store!(store_i8, store_i8_part, o.add(r * out_stride), v);
+                        })
+                    };
+                }
+                match addend {
+                    None => requant_rows!(|f| f),
+                    Some(b) => requant_rows!(|f| E::add_f(f, b)),
+                }
             }
             (
                 Stage::Dequant {
@@ -1037,7 +1090,7 @@ unsafe fn chunk<E: Epi>(ctx: &Ctx, i: usize, mr: usize, j: usize, sums: *const i
                 Out::F32(o),
             ) => {
                 let scale = E::mul_f(E::splat_f(a_scale), col!(b_scale));
-                let addend = bias.map(|b| load!(load_f, b.add(j)));
+                let addend = bias.map(|b| load!(load_f, load_f_part, b.add(j)));
                 let o = o.add(at);
                 rows!(|r, raw| {
                     let mut y = E::mul_f(E::to_f(raw), scale);
@@ -1047,7 +1100,7 @@ unsafe fn chunk<E: Epi>(ctx: &Ctx, i: usize, mr: usize, j: usize, sums: *const i
                     if relu {
                         y = E::relu_f(y);
                     }
-                    store(o.add(r * out_stride), full, n, |p| E::store_f32(p, y));
+                    store!(store_f32, store_f32_part, o.add(r * out_stride), y);
                 });
             }
             _ => unreachable!("validate checked that the output type matches the stage"),
@@ -1055,14 +1108,10 @@ unsafe fn chunk<E: Epi>(ctx: &Ctx, i: usize, mr: usize, j: usize, sums: *const i
     }
 }
 
-/// Runs `write` (which stores a whole vector) on `p` directly when `full`, else on a
-/// scratch buffer of which the first `n` values are copied to `p`.
+/// Runs `write` (which stores a whole vector) on a scratch buffer of which the first `n`
+/// values are copied to `p`.
 #[inline(always)]
-unsafe fn store<T: Copy + Default>(p: *mut T, full: bool, n: usize, write: impl FnOnce(*mut T)) {
-    if full {
-        write(p);
-        return;
-    }
+unsafe fn store_part<T: Copy + Default>(p: *mut T, n: usize, write: impl FnOnce(*mut T)) {
     let mut buf = [T::default(); 16];
     write(buf.as_mut_ptr());
     // SAFETY: the caller provides n writable values at `p`, n ≤ 16.

@@ -184,6 +184,40 @@ impl Epi for Avx512Epi {
         // codes already clamped to u8 or i8.
         unsafe { _mm_storeu_si128(p.cast(), _mm512_cvtepi32_epi8(v)) }
     }
+    // Masked moves: they touch only the first n elements (masked-off lanes neither read
+    // nor fault), with no copy through memory.
+    #[inline(always)]
+    unsafe fn load_i_part(p: *const i32, n: usize) -> __m512i {
+        // SAFETY: the caller provides n readable i32, n < 16.
+        unsafe { _mm512_maskz_loadu_epi32(lanes(n), p) }
+    }
+    #[inline(always)]
+    unsafe fn load_f_part(p: *const f32, n: usize) -> __m512 {
+        // SAFETY: the caller provides n readable f32, n < 16.
+        unsafe { _mm512_maskz_loadu_ps(lanes(n), p) }
+    }
+    #[inline(always)]
+    unsafe fn store_i32_part(p: *mut i32, v: __m512i, n: usize) {
+        // SAFETY: the caller provides n writable i32, n < 16.
+        unsafe { _mm512_mask_storeu_epi32(p, lanes(n), v) }
+    }
+    #[inline(always)]
+    unsafe fn store_f32_part(p: *mut f32, v: __m512, n: usize) {
+        // SAFETY: the caller provides n writable f32, n < 16.
+        unsafe { _mm512_mask_storeu_ps(p, lanes(n), v) }
+    }
+    #[inline(always)]
+    unsafe fn store_i8_part(p: *mut u8, v: __m512i, n: usize) {
+        // SAFETY: the caller provides n writable bytes, n < 16; `vpmovdb` truncates, as in
+        // `store_i8`.
+        unsafe { _mm512_mask_cvtepi32_storeu_epi8(p.cast(), lanes(n), v) }
+    }
+}
+
+/// The mask of the first `n < 16` lanes.
+#[inline(always)]
+fn lanes(n: usize) -> __mmask16 {
+    (1 << n) - 1
 }
 
 /// `Σ row[0..k]`, wrapping, for [`Dot::row_sum`]: `vpsadbw` against zero adds each 8 bytes
