@@ -1,6 +1,12 @@
 //! u8 × i8 GEMM with AMX-INT8: `tdpbusd` on 16 × 64-byte tiles, 2 × 2 accumulator tiles
 //! (tmm0–3: 32 rows × 32 columns of i32), two A tiles (tmm4–5: 16 rows × 64 k of u8) and
-//! two B tiles (tmm6–7: 16 K-quads × 16 columns × 4 k of i8) per K step of 64.
+//! two B tiles (tmm6–7: 16 K-quads × 16 columns × 4 k of i8) per K step of 64. A block
+//! of one row tile (16 rows or fewer) takes four panels instead, 1 × 4 accumulator tiles:
+//! each A tile load serves four `tdpbusd`, not two, and a call has half the blocks, each
+//! with its tile zeroing and stores (m = 16, n = k = 1024: 0.35–0.39 → 0.39–0.42 of the
+//! in-process AMX peak over alternate runs of the two; the spread between runs comes
+//! from where B's pages land, in L2). Not the chains' latency: two chains on tiles held
+//! in registers reach the full peak.
 //!
 //! B is packed for AMX (`PackedB` with [`Isa::Amx`](crate::Isa::Amx)): the usual panels
 //! of 16 columns, each a run of 64-byte lines of 4 k, with the line count padded to whole
@@ -124,18 +130,21 @@ pub(crate) unsafe fn gemm_u8i8(
             let a = [a0, a0.wrapping_add(TILE_ROWS * a_stride)];
             let mut p = p0;
             while p < p1 {
-                let nt = (p1 - p).min(2);
-                let b = [
-                    ctx.b.lines.add(p * panel_bytes),
-                    ctx.b.lines.wrapping_add((p + 1) * panel_bytes),
-                ];
+                // One row tile takes four panels: an A tile load for four `tdpbusd`, as two
+                // row tiles by two panels have, and half the blocks of two panels.
+                let nt = match p1 - p {
+                    left if rows <= TILE_ROWS && left >= 4 => 4,
+                    left => left.min(2),
+                };
+                let b = [0, 1, 2, 3].map(|q| ctx.b.lines.wrapping_add((p + q) * panel_bytes));
                 let slot = 1 - pending.slot;
                 let (current, previous) = (slots.add(slot), slots.add(pending.slot));
                 let c = current.cast::<i32>();
                 let epi = (&ctx, &pending, previous.cast_const());
                 match (rows > TILE_ROWS, nt) {
                     (false, 1) => tile_block::<1, 1>(a, a_stride, b, steps, c, epi),
-                    (false, _) => tile_block::<1, 2>(a, a_stride, b, steps, c, epi),
+                    (false, 2) => tile_block::<1, 2>(a, a_stride, b, steps, c, epi),
+                    (false, _) => tile_block::<1, 4>(a, a_stride, b, steps, c, epi),
                     (true, 1) => tile_block::<2, 1>(a, a_stride, b, steps, c, epi),
                     (true, _) => tile_block::<2, 2>(a, a_stride, b, steps, c, epi),
                 }
@@ -206,7 +215,8 @@ unsafe fn copy_rows(
 }
 
 /// A block whose sums wait in slot `slot` for the epilogue: rows `i..i + rows`, panels
-/// `p..p + nt`, in `items` shares of up to [`SHARE_ROWS`] rows of one panel.
+/// `p..p + nt` (nt 1, 2 or 4), in `items` shares of up to [`SHARE_ROWS`] rows of one
+/// panel.
 struct Pending {
     i: usize,
     p: usize,
@@ -237,11 +247,12 @@ impl Pending {
     /// has AVX-512 F and BW.
     #[inline(always)]
     unsafe fn run(&self, ctx: &Ctx, sums: *const Sums, item: usize) {
-        // nt is 1 or 2: a shift, not a division, in this hot loop.
-        let (g, q) = (item >> (self.nt - 1), item & (self.nt - 1));
+        // nt is a power of two: a shift, not a division, in this hot loop.
+        let (g, q) = (item >> self.nt.trailing_zeros(), item & (self.nt - 1));
         let first = g * SHARE_ROWS;
         let (i, p) = (self.i + first, self.p + q);
-        // SAFETY: the caller's contract; rows first.. < 32 of the block, panel q < 2.
+        // SAFETY: the caller's contract; rows first.. < 32 of the block, panel q < 4 (< 2
+        // for 32 rows).
         unsafe {
             let sums = sums
                 .cast::<i32>()
@@ -259,9 +270,10 @@ impl Pending {
 }
 
 /// Sums `MT` row tiles (at `a`, rows `a_stride` bytes apart, 64 k per step) against `NT`
-/// B panels (at `b`, lines of whole tiles) over `steps` K steps into `c` (row tile t,
-/// panel q at rows `16t..`, columns `16q..`, rows `EPILOGUE_ROW_STRIDE` i32 apart), and
-/// runs the epilogue of `pending` (its sums at `sums`) between the steps.
+/// B panels (at `b`, lines of whole tiles; `NT` 4 only with one row tile) over `steps` K
+/// steps into `c` (row tile t, panel q at rows `16t..`, columns `16q..`, rows
+/// `EPILOGUE_ROW_STRIDE` i32 apart), and runs the epilogue of `pending` (its sums at
+/// `sums`) between the steps.
 ///
 /// # Safety
 ///
@@ -272,7 +284,7 @@ impl Pending {
 unsafe fn tile_block<const MT: usize, const NT: usize>(
     a: [*const u8; 2],
     a_stride: usize,
-    b: [*const i8; 2],
+    b: [*const i8; 4],
     steps: usize,
     c: *mut i32,
     (ctx, pending, sums): (&Ctx, &Pending, *const Sums),
@@ -281,12 +293,12 @@ unsafe fn tile_block<const MT: usize, const NT: usize>(
     // SAFETY: the caller's contract.
     unsafe {
         tilezero!(0);
-        if NT == 2 {
+        if NT >= 2 {
             tilezero!(1);
         }
-        if MT == 2 {
+        if MT == 2 || NT == 4 {
             tilezero!(2);
-            if NT == 2 {
+            if NT >= 2 {
                 tilezero!(3);
             }
         }
@@ -296,7 +308,11 @@ unsafe fn tile_block<const MT: usize, const NT: usize>(
         for s in 0..steps {
             let a_at = |t: usize| a[t].wrapping_add(s * K_STEP);
             let b_at = |q: usize| b[q].wrapping_add(s * B_TILE);
-            step::<MT, NT>([a_at(0), a_at(1)], a_stride, [b_at(0), b_at(1)]);
+            if NT == 4 {
+                step_wide(a_at(0), a_stride, [0, 1, 2, 3].map(b_at));
+            } else {
+                step::<MT, NT>([a_at(0), a_at(1)], a_stride, [b_at(0), b_at(1)]);
+            }
             due += pending.items;
             while due >= steps {
                 pending.run(ctx, sums, item);
@@ -305,10 +321,13 @@ unsafe fn tile_block<const MT: usize, const NT: usize>(
             }
         }
         tilestored!(0, c, C_STRIDE);
-        if NT == 2 {
+        if NT >= 2 {
             tilestored!(1, c.add(PANEL), C_STRIDE);
         }
-        if MT == 2 {
+        if NT == 4 {
+            tilestored!(2, c.add(2 * PANEL), C_STRIDE);
+            tilestored!(3, c.add(3 * PANEL), C_STRIDE);
+        } else if MT == 2 {
             let c = c.add(TILE_ROWS * EPILOGUE_ROW_STRIDE);
             tilestored!(2, c, C_STRIDE);
             if NT == 2 {
@@ -350,5 +369,28 @@ unsafe fn step<const MT: usize, const NT: usize>(
                 tdpbusd!(3, 5, 7);
             }
         }
+    }
+}
+
+/// One K step of [`tile_block`] with one row tile (at `a`, rows `a_stride` bytes apart)
+/// and four panels (tiles at `b`): accumulators tmm0–3, A in tmm4, the B tiles in turn in
+/// tmm6, tmm7, tmm5 and tmm6 again.
+///
+/// # Safety
+///
+/// As [`tile_block`], for this step.
+#[inline(always)]
+unsafe fn step_wide(a: *const u8, a_stride: usize, b: [*const i8; 4]) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        tileloaddt1!(6, b[0], TILE_BYTES);
+        tileloadd!(4, a, a_stride);
+        tdpbusd!(0, 4, 6);
+        tileloaddt1!(7, b[1], TILE_BYTES);
+        tdpbusd!(1, 4, 7);
+        tileloaddt1!(5, b[2], TILE_BYTES);
+        tdpbusd!(2, 4, 5);
+        tileloaddt1!(6, b[3], TILE_BYTES);
+        tdpbusd!(3, 4, 6);
     }
 }
