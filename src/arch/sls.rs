@@ -136,6 +136,22 @@ impl Index for i64 {
     }
 }
 
+/// `index`, entry `position` of bag `bag`, as a row of a table of `rows` rows, or the error
+/// naming it. One unsigned compare rejects negative indices too. The one check every bag
+/// loop makes before it forms a row pointer.
+#[inline(always)]
+pub(crate) fn checked_index(index: i64, rows: usize, bag: usize, position: usize) -> Result<usize> {
+    if index as u64 >= rows as u64 {
+        return Err(Error::IndexOutOfRange {
+            bag,
+            position,
+            index,
+            rows,
+        });
+    }
+    Ok(index as usize)
+}
+
 /// What stays fixed over one call.
 struct Batch<I> {
     table: *const u8,
@@ -336,15 +352,7 @@ unsafe fn sum_block<S: Simd, const FMT: u8, const NV: usize, I: Index, const WEI
         let mut acc = [S::zero(); NV];
         let mut acc_tail = S::zero();
         for (position, i) in range.enumerate() {
-            let index = (*batch.indices.add(i)).widen();
-            if index as u64 >= batch.rows as u64 {
-                return Err(Error::IndexOutOfRange {
-                    bag,
-                    position,
-                    index,
-                    rows: batch.rows,
-                });
-            }
+            let index = checked_index((*batch.indices.add(i)).widen(), batch.rows, bag, position)?;
             if batch.prefetch.distance > 0 {
                 let ahead = i
                     .saturating_add(batch.prefetch.distance)
@@ -359,9 +367,7 @@ unsafe fn sum_block<S: Simd, const FMT: u8, const NV: usize, I: Index, const WEI
                     batch.prefetch.hint,
                 );
             }
-            let row = batch
-                .table
-                .add(index as usize * batch.row_bytes + col_bytes);
+            let row = batch.table.add(index * batch.row_bytes + col_bytes);
             let w = if WEIGHTED {
                 S::splat(*weights.add(position))
             } else {

@@ -30,14 +30,14 @@ use std::ops::Range;
 
 use crate::arch::prefetch::{last_line_needed, prefetch, prefetch_bytes, prefetch_lines};
 use crate::arch::sls::{
-    Index, OUT_BF16, OUT_F16, OUT_F32, ROW_F32, elem_bytes, out_parts, store_block,
+    Index, OUT_BF16, OUT_F16, OUT_F32, ROW_F32, checked_index, elem_bytes, out_parts, store_block,
 };
 #[cfg(target_arch = "x86_64")]
 use crate::arch::sls_quant::{LutSimd, lut_add_row, lut_applies, lut_element_order};
 use crate::arch::sls_quant::{QuantSimd, code_bytes};
 use crate::embedding::plan::Prefetch;
 use crate::embedding::{Bags, IndexSlice, Output, Pooling, Weights};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::outlier::{COUNT_BYTES, ENTRY_BYTES, OutlierTable};
 
 /// Vectors of the general (any dimension) path, as in the quantized kernels.
@@ -368,15 +368,7 @@ unsafe fn checked_record<I: Index>(
     // record pointer is formed only after its index passed the bounds check; prefetches
     // may name any address.
     unsafe {
-        let index = (*batch.indices.add(i)).widen();
-        if index as u64 >= batch.rows as u64 {
-            return Err(Error::IndexOutOfRange {
-                bag,
-                position,
-                index,
-                rows: batch.rows,
-            });
-        }
+        let index = checked_index((*batch.indices.add(i)).widen(), batch.rows, bag, position)?;
         let distance = batch.prefetch.distance;
         if distance > 0 {
             let last = batch.num_indices - 1;
@@ -397,7 +389,7 @@ unsafe fn checked_record<I: Index>(
                 prefetch_bytes(rest, batch.used - batch.data_bytes, hint);
             }
         }
-        Ok(batch.records.add(index as usize * batch.stride))
+        Ok(batch.records.add(index * batch.stride))
     }
 }
 

@@ -19,12 +19,12 @@ use std::ops::Range;
 
 use crate::arch::prefetch::{last_line_needed, prefetch, prefetch_lines};
 use crate::arch::sls::{
-    Index, OUT_BF16, OUT_F16, OUT_F32, PREFETCH_MIN_TABLE_BYTES, Simd, elem_bytes, out_parts,
-    store_block,
+    Index, OUT_BF16, OUT_F16, OUT_F32, PREFETCH_MIN_TABLE_BYTES, Simd, checked_index, elem_bytes,
+    out_parts, store_block,
 };
 use crate::embedding::plan::{Prefetch, PrefetchHint};
 use crate::embedding::{Bags, IndexSlice, Output, Pooling, Weights};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::format::Table;
 
 /// Vectors of the general (any dimension) path: dimensions are done in column blocks of
@@ -442,16 +442,8 @@ unsafe fn checked_row<I: Index>(
     // SAFETY: `i` is within the indices; the row pointer is formed only after its index
     // passed the bounds check.
     unsafe {
-        let index = (*batch.indices.add(i)).widen();
-        if index as u64 >= batch.rows as u64 {
-            return Err(Error::IndexOutOfRange {
-                bag,
-                position,
-                index,
-                rows: batch.rows,
-            });
-        }
-        Ok(batch.table.add(index as usize * batch.row_bytes))
+        let index = checked_index((*batch.indices.add(i)).widen(), batch.rows, bag, position)?;
+        Ok(batch.table.add(index * batch.row_bytes))
     }
 }
 
