@@ -6,7 +6,7 @@
 //! cargo run --release --example report [-- --quick] [-- --json]
 //! ```
 //!
-//! `--quick` keeps the run to about a minute and a half on a quiet machine; `--json` prints
+//! `--quick` keeps the run to about two minutes on a quiet machine; `--json` prints
 //! one JSON object per line, each a `limit` or a `kernel` row (the machine description then
 //! goes to stderr). Figures are medians of several repetitions.
 //!
@@ -15,24 +15,30 @@
 //!
 //! - `paired`: rows whose limit is a compute peak (`int8_dot_peak_*`, `f32_fma_peak_*`,
 //!   `i64_madd_peak_*`: GEMMs, GEMVs at M ≥ 16, interaction) or the in-cache sequential read
-//!   `seq_read_256KiB` (GEMVs at M ≤ 4, the in-cache quantizers and dequantizers). The
-//!   kernel alternates with its limit's loop in samples of about 10 ms of thread CPU time
-//!   (limit, kernel, limit, …, limit; `benches/common/paired.rs`), each kernel sample
-//!   divided by the mean of the two limit samples around it; the ratio is the median of
-//!   those 21 ratios (41 without `--quick`), printed with their quartiles (JSON:
-//!   `ratio_quartiles`, `pairs`). The row's throughput is the median of the kernel's
+//!   `seq_read_256KiB` (GEMVs at M ≤ 4, the in-cache quantizers and dequantizers, the in-L2
+//!   plan bags), and the plan bags of 100 over the 1 GiB table against their random-gather
+//!   limit (`gather_large_*`). The kernel alternates with its limit's loop in samples of
+//!   about 10 ms of thread CPU time (limit, kernel, limit, …, limit;
+//!   `benches/common/paired.rs`), each kernel sample divided by the mean of the two limit
+//!   samples around it; the ratio is the median of those 21 ratios (41 without `--quick`),
+//!   printed with their quartiles (JSON: `ratio_quartiles`, `pairs`). A gather sample is a
+//!   fixed slice of work, not a pass over the table: the bag kernel runs calls of 1,000
+//!   bags, each on its own batch of a pool drawn beforehand, and the limit gathers as many
+//!   rows per repetition (`limits::GatherLoop`: same row size and prefetch, positions drawn
+//!   as the limit draws them), both rotating through about 10 million positions so that
+//!   neither finds its rows in cache. The row's throughput is the median of the kernel's
 //!   samples and its limit value (JSON: `limit_value`) the median of the limit means it was
 //!   paired with, both in thread CPU time, so they read higher than wall clock on a loaded
 //!   machine; the ratio is what the issues' bars are about. On the shared development VM
 //!   the same kernel's ratio measured the old way moved by up to a fifth between quiet
 //!   runs, mostly with the moment it ran; paired, the quartiles span a few percent.
-//! - `once`: every other row: embedding bags (out-of-cache gathers and the in-cache bags,
-//!   whose calls draw a fresh batch of indices outside the timing), compositional and
-//!   outlier bags, and the 1 GiB quantizer rows. The kernel is timed in wall clock (one
-//!   warm-up call, then the median of 3 samples of at least 20 ms with `--quick`, 5 of
-//!   60 ms otherwise) and divided by its limit as measured at the start. Pairing these too
-//!   would mean a 1 GiB read or gather loop per sample for a few hundred rows, taking
-//!   `--quick` well past two minutes; their ratios carry the drift described above.
+//! - `once`: every other row: the per-kernel embedding-bag rows (bags of 20, out of cache
+//!   and in cache, uniform and Zipf), compositional and outlier bags, and the 1 GiB
+//!   quantizer rows. The kernel is timed in wall clock (one warm-up call, then the median
+//!   of 3 samples of at least 20 ms with `--quick`, 5 of 60 ms otherwise) and divided by
+//!   its limit as measured at the start; their ratios carry the drift described above.
+//!   Pairing the few hundred per-kernel bag rows too would take `--quick` past two and a
+//!   half minutes.
 
 #[path = "../benches/common/bags.rs"]
 mod bags;
@@ -294,16 +300,22 @@ fn bag_row(
 const PLAN_BAG_LARGE: usize = 100;
 /// Bags of 20 that [`plan_bag_rows`] gathers from the small table.
 const PLAN_BAG_SMALL: usize = 20;
+/// Bags per call of [`plan_bag_rows`]: a tenth of the benchmarks' [`BENCH_BAGS`], so that
+/// a call (100,000 rows of the large table) lasts a few milliseconds and a paired sample is
+/// a few calls, each on its own batch.
+const PLAN_BAGS: usize = BENCH_BAGS / 10;
 
 /// One row per float table format, dimension of [`BENCH_DIMS`] and level (and per Q8 and
 /// Q4 format, dimension of [`DIMS`] and level): the kernel an embedding-bag plan resolves
-/// at that level, [`BENCH_BAGS`] bags (a tenth with `--quick`, where the scalar reference
-/// would otherwise take most of the minute) of [`PLAN_BAG_LARGE`] uniform indices over the
-/// large table, against the better (with or without the kernels' default prefetch)
+/// at that level, calls of [`PLAN_BAGS`] bags of [`PLAN_BAG_LARGE`] uniform indices over
+/// the large table, against the better (with or without the kernels' default prefetch)
 /// random-gather limit for that row size; then f32 and Q4 rows of dimension 64 in bags of
 /// [`PLAN_BAG_SMALL`] over the small (in-L2) table against the in-cache sequential read,
-/// and a note comparing their rows per second at the best level. Each level's first
-/// result is compared with the reference's.
+/// and a note comparing their rows per second at the best level. All are paired with their
+/// limit's loop ([`paired::paired`]; for the gathers, [`limits::GatherLoop`] at the same
+/// row size and prefetch, one call's rows per repetition), every call on a batch that no
+/// recent call used ([`IndexPool`], drawn before timing). Each level's first result is
+/// compared with the reference's.
 fn plan_bag_rows(buffer: &[u8], limits: &[Limit], quick: bool, report: &Report) {
     let in_cache = limits
         .iter()
@@ -327,50 +339,61 @@ fn plan_bag_rows(buffer: &[u8], limits: &[Limit], quick: bool, report: &Report) 
     }
     shapes.push((Format::F32, 64, TableSize::Small, PLAN_BAG_SMALL));
     shapes.push((Format::Q4, 64, TableSize::Small, PLAN_BAG_SMALL));
-    let num_bags = if quick { BENCH_BAGS / 10 } else { BENCH_BAGS };
+    let (pairs, sample_secs) = pairing(quick);
     // The best level's rows per second on the small table, per format.
     let mut small_rows_per_sec: Vec<(Format, f64)> = Vec::new();
     for (format, dim, size, bag) in shapes {
-        let case = BagCase::with_shape(size.table(buffer, format, dim), bag, num_bags);
+        let case = BagCase::with_shape(size.table(buffer, format, dim), bag, PLAN_BAGS);
         let rows = case.table.rows();
         let mut pool = IndexPool::with_batch_len(IndexDist::Uniform, size, rows, case.batch_len());
-        // One batch checks every level; timed calls draw fresh ones.
+        // One batch checks every level; timed calls pick the others.
         let checked_batch = pool.next_batch().to_vec();
+        pool.fill();
         let expected = case.reference_bits(&checked_batch);
-        let limit = match size {
-            TableSize::Large => gather_limit(limits, size.name(), case.table.row_bytes())
-                .expect("measure() gathers every row size of 32 to 1024 bytes"),
-            TableSize::Small => in_cache,
+        let (limit, mut limit_run) = match size {
+            TableSize::Large => {
+                let limit = gather_limit(limits, size.name(), case.table.row_bytes())
+                    .expect("measure() gathers every row size of 32 to 1024 bytes");
+                (limit, gather_loop(limit, buffer, case.batch_len()))
+            }
+            TableSize::Small => (
+                in_cache,
+                limit_loop(in_cache, buffer).expect("the in-cache read has a loop"),
+            ),
         };
         let mut out = vec![0.0f32; case.out_len()];
         for entry in bags::plan_kernels(format, dim) {
             case.run(entry, &checked_batch, &mut out);
             let exact = out.iter().map(|x| x.to_bits()).eq(expected.iter().copied());
-            let secs = secs_per_call(quick, || {
-                let batch = pool.next_batch();
-                timed(|| case.run(entry, batch, &mut out))
-            });
+            let kernel_run = |n: u64| {
+                for _ in 0..n {
+                    case.run(entry, pool.next_batch(), &mut out);
+                }
+                n as f64 * case.gathered_bytes() as f64
+            };
+            let p = paired::paired(pairs, sample_secs, kernel_run, &mut limit_run);
             report.kernel(&KernelRow {
                 op: "embedding_bag",
                 isa: entry.isa,
                 spec: entry.spec,
-                value: case.gathered_bytes() as f64 / secs / 1e9,
+                value: p.kernel,
                 unit: "GB/s",
                 format: format.name().to_owned(),
                 shape: vec![
                     ("dim", json!(dim)),
                     ("bag", json!(bag)),
-                    ("bags", json!(num_bags)),
+                    ("bags", json!(PLAN_BAGS)),
                     ("table", json!(size.name())),
                     ("index_dist", json!(IndexDist::Uniform.name())),
                 ],
                 limit: limit.name.clone(),
-                limit_value: Some(limit.value),
-                method: Method::Once,
+                limit_value: Some(p.limit),
+                method: Method::Paired(p),
                 exact,
             });
             if size == TableSize::Small {
-                let rows_per_sec = case.batch_len() as f64 / secs;
+                // GB/s is bytes per nanosecond.
+                let rows_per_sec = p.kernel * 1e9 / case.table.row_bytes() as f64;
                 match small_rows_per_sec.iter_mut().find(|(f, _)| *f == format) {
                     Some((_, best)) => *best = best.max(rows_per_sec),
                     None => small_rows_per_sec.push((format, rows_per_sec)),
@@ -381,12 +404,40 @@ fn plan_bag_rows(buffer: &[u8], limits: &[Limit], quick: bool, report: &Report) 
     if let [(_, f32_rows), (_, q4_rows)] = small_rows_per_sec[..] {
         report.note(&format!(
             "in-L2 dim 64 bag {PLAN_BAG_SMALL}, best level: q4 {:.0} M rows/s vs f32 {:.0} M \
-             rows/s = {:.2}x (bar 1.5x)",
+             rows/s = {:.2}x (bar 1.5x; thread CPU time)",
             q4_rows / 1e6,
             f32_rows / 1e6,
             q4_rows / f32_rows
         ));
     }
+}
+
+/// The loop behind the large-table gather limit `limit` for [`paired::paired`]:
+/// [`limits::GatherLoop`] over the large table at the start of `buffer` (the rows
+/// [`limits::measure`] gathers from), at the limit's row size and prefetch, `chunk` rows
+/// per repetition, rotating through as many random positions as an [`IndexPool`] over the
+/// large table holds indices, so that its rows are no more often in cache than a kernel's.
+fn gather_loop<'a>(
+    limit: &Limit,
+    buffer: &'a [u8],
+    chunk: usize,
+) -> Box<dyn FnMut(u64) -> f64 + 'a> {
+    let LimitKind::Gather {
+        row_bytes,
+        prefetch,
+        ..
+    } = limit.kind
+    else {
+        panic!("{} is not a gather limit", limit.name);
+    };
+    let mut gather = limits::GatherLoop::new(
+        &buffer[..TableSize::Large.bytes()],
+        row_bytes,
+        prefetch,
+        bags::LARGE_POOL_INDICES,
+        chunk,
+    );
+    Box::new(move |n| gather.run(n) as f64)
 }
 
 /// The other reading of the in-L2 bar, "the same logical table": the rows per second of
@@ -1006,10 +1057,9 @@ fn rate_against(
 /// The loop behind `limit` for [`paired::paired`] (`run(n)` runs n rounds and returns
 /// the work done in the limit's unit): the compute peaks' own loops
 /// ([`limits::run_peak`]), and the in-cache sequential read over the first bytes of
-/// `buffer`, the ones [`limits::measure`] read. `None` for out-of-cache limits: a sample
-/// of those must read or gather from the whole 1 GiB table with fresh positions, and
-/// pairing the few hundred embedding-bag rows with them would take `--quick` far past two
-/// minutes, so those rows keep the figure measured once.
+/// `buffer`, the ones [`limits::measure`] read. `None` for out-of-cache limits, whose
+/// loops need to know the slice of work a sample is ([`gather_loop`]); the 1 GiB
+/// sequential read has none.
 fn limit_loop<'a>(limit: &'a Limit, buffer: &'a [u8]) -> Option<Box<dyn FnMut(u64) -> f64 + 'a>> {
     match limit.kind {
         LimitKind::SeqRead { bytes } if bytes <= limits::IN_CACHE_BYTES => {

@@ -212,6 +212,74 @@ pub fn gather(table: &GatherTable<'_>, row_bytes: usize, prefetch: bool, quick: 
     }
 }
 
+/// The loop behind a [`gather`] limit, for benchmarks that time it themselves (alternating
+/// it with a kernel in thread CPU time, as [`seq_read_pass`] and [`run_peak`] serve the
+/// other limits): the same rows of `row_bytes`, the same prefetch, positions drawn the same
+/// way, but a fixed slice of work per repetition instead of a fresh batch per timing, so a
+/// sample can last a few milliseconds. Holds `count` random positions of `table` and
+/// gathers them `chunk` at a time, rotating through them; make `count` rows' worth of
+/// cache lines far more than the last-level cache so that no repetition finds the rows of
+/// the previous ones in cache.
+pub struct GatherLoop<'a> {
+    table: &'a [u8],
+    row_bytes: usize,
+    prefetch: Option<Prefetch>,
+    positions: Vec<u32>,
+    chunk: usize,
+    next: usize,
+}
+
+impl<'a> GatherLoop<'a> {
+    /// `count` random positions of `table` (uniform, as [`gather`] draws them), gathered
+    /// `chunk` at a time (at most `count`), prefetched if `prefetch` as [`gather`] does.
+    ///
+    /// # Panics
+    ///
+    /// As [`gather`], and if `chunk` is 0.
+    pub fn new(
+        table: &'a [u8],
+        row_bytes: usize,
+        prefetch: bool,
+        count: usize,
+        chunk: usize,
+    ) -> Self {
+        assert!(
+            row_bytes > 0 && row_bytes <= table.len(),
+            "row size {row_bytes} does not fit a table of {} bytes",
+            table.len()
+        );
+        assert!(chunk > 0, "at least one row per repetition");
+        let rows = u32::try_from(table.len() / row_bytes).expect("at most 2^32 rows");
+        let mut rng = SplitMix64(0x5EED ^ row_bytes as u64);
+        GatherLoop {
+            table,
+            row_bytes,
+            prefetch: prefetch.then(Prefetch::default),
+            positions: (0..count.max(chunk)).map(|_| rng.below(rows)).collect(),
+            chunk,
+            next: 0,
+        }
+    }
+
+    /// Gathers the next `n` chunks of positions and returns the bytes read.
+    pub fn run(&mut self, n: u64) -> u64 {
+        for _ in 0..n {
+            if self.next + self.chunk > self.positions.len() {
+                self.next = 0;
+            }
+            let rows = &self.positions[self.next..self.next + self.chunk];
+            black_box(read_gather(
+                black_box(self.table),
+                self.row_bytes,
+                rows,
+                self.prefetch,
+            ));
+            self.next += self.chunk;
+        }
+        n * (self.chunk * self.row_bytes) as u64
+    }
+}
+
 /// Runs `rounds` rounds of the loop behind a peak limit (the kind and level of a
 /// [`LimitKind::Int8DotPeak`], [`LimitKind::F32FmaPeak`] or [`LimitKind::I64MaddPeak`]
 /// limit, the loops [`int8_dot_peak`], [`f32_fma_peak`] and [`i64_madd_peak`] time) and
@@ -838,6 +906,23 @@ mod tests {
             }
         }
         assert_eq!(fold(&[]), 0);
+    }
+
+    #[test]
+    fn gather_loop_rotates_through_its_positions() {
+        let (row_bytes, rows) = (36, 50);
+        let table = pattern(row_bytes * rows);
+        let mut gather = GatherLoop::new(&table, row_bytes, true, 10, 4);
+        // Chunks start at 0, 4, then wrap (8 + 4 > 10) to 0 again.
+        let starts: Vec<usize> = (0..3)
+            .map(|_| {
+                assert_eq!(gather.run(1), (4 * row_bytes) as u64);
+                gather.next - 4
+            })
+            .collect();
+        assert_eq!(starts, [0, 4, 0]);
+        assert!(gather.positions.iter().all(|&p| (p as usize) < rows));
+        assert_eq!(gather.run(0), 0);
     }
 
     #[test]

@@ -24,7 +24,7 @@ pub const BENCH_BAGS: usize = 10_000;
 /// Indices an [`IndexPool`] over a large table cycles through before reusing a batch:
 /// at least one 64-byte line each, 670 MB of traffic, enough to flush even a
 /// several-hundred-MiB L3.
-const LARGE_POOL_INDICES: usize = 256 * BAGS * BAG;
+pub const LARGE_POOL_INDICES: usize = 256 * BAGS * BAG;
 /// Bytes of a small table: well inside the L2 of any current server core.
 pub const SMALL_TABLE_BYTES: usize = 512 << 10;
 /// The Zipf exponent of skewed indices (row popularity ∝ rank^−s).
@@ -163,6 +163,16 @@ impl IndexPool {
             },
             last: 0,
         }
+    }
+
+    /// Draws every batch up to the capacity now, so that [`Self::next_batch`] only picks
+    /// one: for timings that include picking the batch (the report's paired samples).
+    pub fn fill(&mut self) {
+        while self.batches.len() < self.capacity {
+            let batch = self.draw();
+            self.batches.push(batch);
+        }
+        self.last = self.batches.len() - 1;
     }
 
     /// The batch for the next call.
