@@ -215,7 +215,34 @@ unsafe fn run<S: QuantSimd, const BITS: u32, const NV: usize, I: Index, const WE
     out_type: u8,
     weights: Option<(*const f32, bool)>,
 ) -> Result<()> {
+    // SAFETY: forwarded.
+    unsafe {
+        match prefetch_kind(batch) {
+            PF_OFF => run_bags::<S, BITS, NV, I, WEIGHTED, PF_OFF>(batch, bags, out_type, weights),
+            PF_L2 => run_bags::<S, BITS, NV, I, WEIGHTED, PF_L2>(batch, bags, out_type, weights),
+            _ => run_bags::<S, BITS, NV, I, WEIGHTED, PF_ANY>(batch, bags, out_type, weights),
+        }
+    }
+}
+
+/// [`run`] with the prefetch kind `PF` ([`prefetch_kind`]) a constant.
+#[inline(always)]
+unsafe fn run_bags<
+    S: QuantSimd,
+    const BITS: u32,
+    const NV: usize,
+    I: Index,
+    const WEIGHTED: bool,
+    const PF: u8,
+>(
+    batch: &Batch<I>,
+    bags: &Bags<'_>,
+    out_type: u8,
+    weights: Option<(*const f32, bool)>,
+) -> Result<()> {
     for (bag, range) in bags.ranges().enumerate() {
+        // SAFETY: the ranges come from validated bags, so they lie within the indices.
+        unsafe { check_bag(batch, bag, range.clone())? };
         let bag_weights = match weights {
             Some((w, true)) => w.wrapping_add(range.start),
             Some((w, false)) => w,
@@ -230,9 +257,8 @@ unsafe fn run<S: QuantSimd, const BITS: u32, const NV: usize, I: Index, const WE
         // `BLOCK · LANES`, a multiple of the codes per byte.
         unsafe {
             if NV > 0 {
-                sum_block::<S, BITS, NV, I, WEIGHTED, true>(
+                sum_block::<S, BITS, NV, I, WEIGHTED, true, PF>(
                     batch,
-                    bag,
                     range,
                     bag_weights,
                     0,
@@ -240,15 +266,13 @@ unsafe fn run<S: QuantSimd, const BITS: u32, const NV: usize, I: Index, const WE
                     0,
                     out_type,
                     out_row,
-                )?;
+                );
             } else {
-                // At least one block, so that a zero-dimension table still checks indices.
                 let mut col = 0;
-                loop {
+                while col < batch.dim {
                     let width = (batch.dim - col).min(BLOCK * S::LANES);
-                    sum_block::<S, BITS, BLOCK, I, WEIGHTED, false>(
+                    sum_block::<S, BITS, BLOCK, I, WEIGHTED, false, PF>(
                         batch,
-                        bag,
                         range.clone(),
                         bag_weights,
                         col,
@@ -256,11 +280,8 @@ unsafe fn run<S: QuantSimd, const BITS: u32, const NV: usize, I: Index, const WE
                         width % S::LANES,
                         out_type,
                         out_row.wrapping_add(col * elem_bytes(out_type)),
-                    )?;
+                    );
                     col += width;
-                    if col >= batch.dim {
-                        break;
-                    }
                 }
             }
         }
@@ -269,12 +290,10 @@ unsafe fn run<S: QuantSimd, const BITS: u32, const NV: usize, I: Index, const WE
 }
 
 /// Sums columns `col .. col + nv · LANES + tail` of one bag and stores them at `out`.
-/// Every index of the bag is checked before its row is read, and before anything is
-/// stored.
 ///
 /// # Safety
 ///
-/// `range` lies within the indices; `weights` (when `WEIGHTED`) holds `range.len()`
+/// `range` lies within the indices, all of which passed [`check_bag`]; `weights` (when `WEIGHTED`) holds `range.len()`
 /// weights; `nv ≤ NV`; the columns lie within the dimension and `col` is a multiple of
 /// the codes per byte; `out` holds the columns. `WHOLE_ROW`: the columns are the whole
 /// row of the dimension `NV · LANES` (`col == 0`, `nv == NV`, `tail == 0`).
@@ -287,9 +306,9 @@ unsafe fn sum_block<
     I: Index,
     const WEIGHTED: bool,
     const WHOLE_ROW: bool,
+    const PF: u8,
 >(
     batch: &Batch<I>,
-    bag: usize,
     range: Range<usize>,
     weights: *const f32,
     col: usize,
@@ -297,7 +316,7 @@ unsafe fn sum_block<
     tail: usize,
     out_type: u8,
     out: *mut u8,
-) -> Result<()> {
+) {
     let col_bytes = col * BITS as usize / 8;
     let width = nv * S::LANES + tail;
     let block_bytes = code_bytes::<BITS>(width);
@@ -347,17 +366,15 @@ unsafe fn sum_block<
         let mut position = 0;
         while position + 2 <= len {
             let i = range.start + position;
-            let row0 = checked_row(batch, bag, position, i)?;
-            let row1 = checked_row(batch, bag, position + 1, i + 1)?;
-            add!(row0, position);
-            add!(row1, position + 1);
-            prefetch_ahead::<I, 2>(batch, i, pf);
+            add!(row(batch, i), position);
+            add!(row(batch, i + 1), position + 1);
+            prefetch_ahead::<I, 2, PF>(batch, i, pf);
             position += 2;
         }
         if position < len {
             let i = range.start + position;
-            add!(checked_row(batch, bag, position, i)?, position);
-            prefetch_ahead::<I, 1>(batch, i, pf);
+            add!(row(batch, i), position);
+            prefetch_ahead::<I, 1, PF>(batch, i, pf);
         }
         if batch.pooling == Pooling::Mean && len > 0 {
             let scale = S::splat(1.0 / len as f32);
@@ -372,7 +389,6 @@ unsafe fn sum_block<
             _ => store_block::<S, OUT_BF16>(out, &acc[..nv], acc_tail, tail),
         }
     }
-    Ok(())
 }
 
 /// Adds columns `col .. col + nv · LANES + tail` of the row at `row` (codes, then its
@@ -427,29 +443,70 @@ unsafe fn add_row<S: QuantSimd, const BITS: u32, const NV: usize, const WEIGHTED
     }
 }
 
-/// The row of entry `i` (position `position` of bag `bag`) after checking its index.
+/// Checks every index of the bag `bag` (entries `range`) against the table's rows, before
+/// any of its rows is read or anything of it stored: the error names the first index out
+/// of range. One pass for the largest index as unsigned (a negative one wraps above every
+/// row count), which the compiler vectorises, then the per-index search only on failure;
+/// the row loops then form row pointers without a compare and an exit for every row,
+/// whose error path also kept the bag and position in registers or on the stack.
 ///
 /// # Safety
 ///
-/// `i` is within the indices.
+/// `range` lies within the indices.
 #[inline(always)]
-unsafe fn checked_row<I: Index>(
-    batch: &Batch<I>,
-    bag: usize,
-    position: usize,
-    i: usize,
-) -> Result<*const u8> {
-    // SAFETY: `i` is within the indices; the row pointer is formed only after its index
-    // passed the bounds check.
+unsafe fn check_bag<I: Index>(batch: &Batch<I>, bag: usize, range: Range<usize>) -> Result<()> {
+    // SAFETY: the caller's contract.
+    let indices =
+        unsafe { std::slice::from_raw_parts(batch.indices.wrapping_add(range.start), range.len()) };
+    let largest = indices.iter().fold(0u64, |m, &i| m.max(i.widen() as u64));
+    if largest >= batch.rows as u64 {
+        for (position, &index) in indices.iter().enumerate() {
+            checked_index(index.widen(), batch.rows, bag, position)?;
+        }
+    }
+    Ok(())
+}
+
+/// The row of entry `i`.
+///
+/// # Safety
+///
+/// `i` is within the indices and its index passed [`check_bag`].
+#[inline(always)]
+unsafe fn row<I: Index>(batch: &Batch<I>, i: usize) -> *const u8 {
+    // SAFETY: the caller's contract: the index is a row of the table.
     unsafe {
-        let index = checked_index((*batch.indices.add(i)).widen(), batch.rows, bag, position)?;
-        Ok(batch.table.add(index * batch.row_bytes))
+        let index = (*batch.indices.add(i)).widen() as usize;
+        batch.table.add(index * batch.row_bytes)
+    }
+}
+
+/// The prefetch a bag loop issues, a constant parameter of the loop so that the choice is
+/// made once per call: none (distance 0), the default hint (L2), or any hint, matched per
+/// step.
+const PF_OFF: u8 = 0;
+/// See [`PF_OFF`].
+const PF_L2: u8 = 1;
+/// See [`PF_OFF`].
+const PF_ANY: u8 = 2;
+
+/// `batch`'s prefetch as one of [`PF_OFF`], [`PF_L2`], [`PF_ANY`].
+#[inline(always)]
+fn prefetch_kind<I>(batch: &Batch<I>) -> u8 {
+    match batch.prefetch {
+        Prefetch { distance: 0, .. } => PF_OFF,
+        Prefetch {
+            hint: PrefetchHint::L2,
+            ..
+        } => PF_L2,
+        _ => PF_ANY,
     }
 }
 
 /// Issues the prefetch `pf` for the rows of the `ROWS` entries `distance` after entry `i`
-/// (the last entry near the end). The hint is matched once here, each arm prefetching
-/// with a constant hint, so that the rows' prefetches are straight-line code.
+/// (the last entry near the end), as the prefetch kind `PF` says: nothing, the default
+/// L2 hint as a constant, or a match on the hint, each arm prefetching with a constant
+/// hint, so that the rows' prefetches are straight-line code.
 ///
 /// Out of cache a bag is bound by misses in flight, and every instruction of the row loop
 /// counts against that: the out-of-order window holds fewer rows, so fewer prefetches
@@ -457,26 +514,32 @@ unsafe fn checked_row<I: Index>(
 /// 5%). The loops therefore sum two rows a step and then prefetch two, with one match
 /// on the hint, not a jump through the hint's table and a saturating add for every row.
 /// Bags of 100 over a 1 GiB table, dimension 128, AVX-512: Q8 0.82 of the random-gather
-/// limit before, 0.85 after; Q4 0.84, 0.86.
+/// limit before, 0.85 after; Q4 0.84, 0.86. With the hint a constant of the loop and the
+/// bag's indices checked before it ([`check_bag`]), the Q8 loop keeps everything in
+/// registers (no stack reloads) and has no per-row compare and exit.
 ///
 /// # Safety
 ///
 /// `i + ROWS` is at most the number of indices.
 #[inline(always)]
-unsafe fn prefetch_ahead<I: Index, const ROWS: usize>(batch: &Batch<I>, i: usize, pf: RowPrefetch) {
-    if batch.prefetch.distance > 0 {
-        // SAFETY: forwarded.
-        unsafe {
-            // The default hint by a compare and a predicted branch, the others through a
-            // jump table.
-            match batch.prefetch.hint {
+unsafe fn prefetch_ahead<I: Index, const ROWS: usize, const PF: u8>(
+    batch: &Batch<I>,
+    i: usize,
+    pf: RowPrefetch,
+) {
+    // SAFETY: forwarded.
+    unsafe {
+        match PF {
+            PF_OFF => {}
+            PF_L2 => prefetch_rows::<I, ROWS>(batch, i, pf, PrefetchHint::L2),
+            _ => match batch.prefetch.hint {
+                PrefetchHint::L1 => prefetch_rows::<I, ROWS>(batch, i, pf, PrefetchHint::L1),
                 PrefetchHint::L2 => prefetch_rows::<I, ROWS>(batch, i, pf, PrefetchHint::L2),
-                hint => match hint {
-                    PrefetchHint::L1 => prefetch_rows::<I, ROWS>(batch, i, pf, PrefetchHint::L1),
-                    PrefetchHint::L3 => prefetch_rows::<I, ROWS>(batch, i, pf, PrefetchHint::L3),
-                    _ => prefetch_rows::<I, ROWS>(batch, i, pf, PrefetchHint::NonTemporal),
-                },
-            }
+                PrefetchHint::L3 => prefetch_rows::<I, ROWS>(batch, i, pf, PrefetchHint::L3),
+                PrefetchHint::NonTemporal => {
+                    prefetch_rows::<I, ROWS>(batch, i, pf, PrefetchHint::NonTemporal)
+                }
+            },
         }
     }
 }
@@ -612,34 +675,50 @@ unsafe fn run_lut<S: LutSimd, const BITS: u32, const NV: usize, I: Index>(
     bags: &Bags<'_>,
     out_type: u8,
 ) -> Result<()> {
+    // SAFETY: forwarded.
+    unsafe {
+        match prefetch_kind(batch) {
+            PF_OFF => run_lut_bags::<S, BITS, NV, I, PF_OFF>(batch, bags, out_type),
+            PF_L2 => run_lut_bags::<S, BITS, NV, I, PF_L2>(batch, bags, out_type),
+            _ => run_lut_bags::<S, BITS, NV, I, PF_ANY>(batch, bags, out_type),
+        }
+    }
+}
+
+/// [`run_lut`] with the prefetch kind `PF` ([`prefetch_kind`]) a constant.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn run_lut_bags<S: LutSimd, const BITS: u32, const NV: usize, I: Index, const PF: u8>(
+    batch: &Batch<I>,
+    bags: &Bags<'_>,
+    out_type: u8,
+) -> Result<()> {
     for (bag, range) in bags.ranges().enumerate() {
         let out = batch
             .out
             .wrapping_add(bag * batch.out_stride * elem_bytes(out_type));
         let len = range.len();
         // SAFETY: the ranges come from validated bags, so they lie within the indices; a
-        // row is read only after its index passed the bounds check, and only its `NV ·
-        // LANES · BITS / 8` code bytes and the scale and bias after them; the output row
-        // holds `dim = NV · LANES` elements (check_output).
+        // row is read only after the bag's indices passed the bounds check, and only its
+        // `NV · LANES · BITS / 8` code bytes and the scale and bias after them; the output
+        // row holds `dim = NV · LANES` elements (check_output).
         unsafe {
+            check_bag(batch, bag, range.clone())?;
             let mut acc = [S::zero(); NV];
             let pf = RowPrefetch::new(batch, 0, row_bytes::<BITS>(NV * S::LANES), false);
             // Two rows a step, then their prefetches (see `prefetch_ahead`).
             let mut position = 0;
             while position + 2 <= len {
                 let i = range.start + position;
-                let row0 = checked_row(batch, bag, position, i)?;
-                let row1 = checked_row(batch, bag, position + 1, i + 1)?;
-                lut_add_row::<S, BITS, NV>(&mut acc, row0, batch.data_bytes);
-                lut_add_row::<S, BITS, NV>(&mut acc, row1, batch.data_bytes);
-                prefetch_ahead::<I, 2>(batch, i, pf);
+                lut_add_row::<S, BITS, NV>(&mut acc, row(batch, i), batch.data_bytes);
+                lut_add_row::<S, BITS, NV>(&mut acc, row(batch, i + 1), batch.data_bytes);
+                prefetch_ahead::<I, 2, PF>(batch, i, pf);
                 position += 2;
             }
             if position < len {
                 let i = range.start + position;
-                let row = checked_row(batch, bag, position, i)?;
-                lut_add_row::<S, BITS, NV>(&mut acc, row, batch.data_bytes);
-                prefetch_ahead::<I, 1>(batch, i, pf);
+                lut_add_row::<S, BITS, NV>(&mut acc, row(batch, i), batch.data_bytes);
+                prefetch_ahead::<I, 1, PF>(batch, i, pf);
             }
             let mut sums = lut_element_order::<S, BITS, NV>(&acc);
             if batch.pooling == Pooling::Mean && len > 0 {
