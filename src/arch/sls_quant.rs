@@ -73,6 +73,10 @@ impl RowPrefetch {
 /// Implementations are `#[inline(always)]`, and run only where the kernel calling
 /// [`embedding_bag`] may.
 pub(crate) trait QuantSimd: Simd {
+    /// Rows the bag loops sum a step before issuing their prefetches (see
+    /// [`prefetch_ahead`]): two, or four where the registers hold four rows' codes.
+    const ROWS_PER_STEP: usize = 2;
+
     /// `LANES` codes of `BITS` bits (8, 4 or 2) packed at `p` as the quantized formats
     /// pack them (element `e` in byte `e · BITS / 8`, lowest bits first), each converted
     /// exactly to f32. Reads exactly `LANES · BITS / 8` bytes.
@@ -362,19 +366,21 @@ unsafe fn sum_block<
                 )
             };
         }
-        // Two rows a step, then their prefetches (see `prefetch_ahead`).
+        // `ROWS_PER_STEP` rows a step, then their prefetches (see `prefetch_ahead`).
         let mut position = 0;
-        while position + 2 <= len {
+        while position + S::ROWS_PER_STEP <= len {
             let i = range.start + position;
-            add!(row(batch, i), position);
-            add!(row(batch, i + 1), position + 1);
-            prefetch_ahead::<I, 2, PF>(batch, i, pf);
-            position += 2;
+            for r in 0..S::ROWS_PER_STEP {
+                add!(row(batch, i + r), position + r);
+            }
+            prefetch_ahead::<I, PF>(batch, i, S::ROWS_PER_STEP, pf);
+            position += S::ROWS_PER_STEP;
         }
-        if position < len {
+        while position < len {
             let i = range.start + position;
             add!(row(batch, i), position);
-            prefetch_ahead::<I, 1, PF>(batch, i, pf);
+            prefetch_ahead::<I, PF>(batch, i, 1, pf);
+            position += 1;
         }
         if batch.pooling == Pooling::Mean && len > 0 {
             let scale = S::splat(1.0 / len as f32);
@@ -503,7 +509,7 @@ fn prefetch_kind<I>(batch: &Batch<I>) -> u8 {
     }
 }
 
-/// Issues the prefetch `pf` for the rows of the `ROWS` entries `distance` after entry `i`
+/// Issues the prefetch `pf` for the rows of the `rows` entries `distance` after entry `i`
 /// (the last entry near the end), as the prefetch kind `PF` says: nothing, the default
 /// L2 hint as a constant, or a match on the hint, each arm prefetching with a constant
 /// hint, so that the rows' prefetches are straight-line code.
@@ -511,33 +517,35 @@ fn prefetch_kind<I>(batch: &Batch<I>) -> u8 {
 /// Out of cache a bag is bound by misses in flight, and every instruction of the row loop
 /// counts against that: the out-of-order window holds fewer rows, so fewer prefetches
 /// wait behind a stalled one (a probe adding 32 `nop`s a row to the gather loop cost it
-/// 5%). The loops therefore sum two rows a step and then prefetch two, with one match
-/// on the hint, not a jump through the hint's table and a saturating add for every row.
+/// 5%). The loops therefore sum a few rows a step ([`QuantSimd::ROWS_PER_STEP`]) and
+/// then prefetch as many, with one clamp, not a saturating add for every row; `rows` is a
+/// constant once inlined, so the loop over them unrolls.
 /// Bags of 100 over a 1 GiB table, dimension 128, AVX-512: Q8 0.82 of the random-gather
-/// limit before, 0.85 after; Q4 0.84, 0.86. With the hint a constant of the loop and the
-/// bag's indices checked before it ([`check_bag`]), the Q8 loop keeps everything in
-/// registers (no stack reloads) and has no per-row compare and exit.
+/// limit before two-row steps, 0.85 after; Q4 0.84, 0.86. With the hint a constant of
+/// the loop and the bag's indices checked before it ([`check_bag`]), the Q8 loop has no
+/// per-row compare and exit and, at two rows a step, no stack reloads.
 ///
 /// # Safety
 ///
-/// `i + ROWS` is at most the number of indices.
+/// `i + rows` is at most the number of indices.
 #[inline(always)]
-unsafe fn prefetch_ahead<I: Index, const ROWS: usize, const PF: u8>(
+unsafe fn prefetch_ahead<I: Index, const PF: u8>(
     batch: &Batch<I>,
     i: usize,
+    rows: usize,
     pf: RowPrefetch,
 ) {
     // SAFETY: forwarded.
     unsafe {
         match PF {
             PF_OFF => {}
-            PF_L2 => prefetch_rows::<I, ROWS>(batch, i, pf, PrefetchHint::L2),
+            PF_L2 => prefetch_rows(batch, i, rows, pf, PrefetchHint::L2),
             _ => match batch.prefetch.hint {
-                PrefetchHint::L1 => prefetch_rows::<I, ROWS>(batch, i, pf, PrefetchHint::L1),
-                PrefetchHint::L2 => prefetch_rows::<I, ROWS>(batch, i, pf, PrefetchHint::L2),
-                PrefetchHint::L3 => prefetch_rows::<I, ROWS>(batch, i, pf, PrefetchHint::L3),
+                PrefetchHint::L1 => prefetch_rows(batch, i, rows, pf, PrefetchHint::L1),
+                PrefetchHint::L2 => prefetch_rows(batch, i, rows, pf, PrefetchHint::L2),
+                PrefetchHint::L3 => prefetch_rows(batch, i, rows, pf, PrefetchHint::L3),
                 PrefetchHint::NonTemporal => {
-                    prefetch_rows::<I, ROWS>(batch, i, pf, PrefetchHint::NonTemporal)
+                    prefetch_rows(batch, i, rows, pf, PrefetchHint::NonTemporal)
                 }
             },
         }
@@ -548,20 +556,21 @@ unsafe fn prefetch_ahead<I: Index, const ROWS: usize, const PF: u8>(
 ///
 /// # Safety
 ///
-/// `i + ROWS` is at most the number of indices.
+/// `i + rows` is at most the number of indices.
 #[inline(always)]
-unsafe fn prefetch_rows<I: Index, const ROWS: usize>(
+unsafe fn prefetch_rows<I: Index>(
     batch: &Batch<I>,
     i: usize,
+    rows: usize,
     pf: RowPrefetch,
     hint: PrefetchHint,
 ) {
     // SAFETY: index reads end at the last index at most (the distance was clamped to the
     // batch, so the sum does not overflow); prefetches may name any address.
     unsafe {
-        // One clamp for the step: near the end of the batch its last `ROWS` entries.
-        let first = (i + batch.prefetch.distance).min(batch.num_indices - ROWS);
-        for r in 0..ROWS {
+        // One clamp for the step: near the end of the batch its last `rows` entries.
+        let first = (i + batch.prefetch.distance).min(batch.num_indices - rows);
+        for r in 0..rows {
             let ahead = (*batch.indices.add(first + r)).widen() as usize;
             let ahead_row = batch
                 .table
@@ -706,19 +715,21 @@ unsafe fn run_lut_bags<S: LutSimd, const BITS: u32, const NV: usize, I: Index, c
             check_bag(batch, bag, range.clone())?;
             let mut acc = [S::zero(); NV];
             let pf = RowPrefetch::new(batch, 0, row_bytes::<BITS>(NV * S::LANES), false);
-            // Two rows a step, then their prefetches (see `prefetch_ahead`).
+            // `ROWS_PER_STEP` rows a step, then their prefetches (see `prefetch_ahead`).
             let mut position = 0;
-            while position + 2 <= len {
+            while position + S::ROWS_PER_STEP <= len {
                 let i = range.start + position;
-                lut_add_row::<S, BITS, NV>(&mut acc, row(batch, i), batch.data_bytes);
-                lut_add_row::<S, BITS, NV>(&mut acc, row(batch, i + 1), batch.data_bytes);
-                prefetch_ahead::<I, 2, PF>(batch, i, pf);
-                position += 2;
+                for r in 0..S::ROWS_PER_STEP {
+                    lut_add_row::<S, BITS, NV>(&mut acc, row(batch, i + r), batch.data_bytes);
+                }
+                prefetch_ahead::<I, PF>(batch, i, S::ROWS_PER_STEP, pf);
+                position += S::ROWS_PER_STEP;
             }
-            if position < len {
+            while position < len {
                 let i = range.start + position;
                 lut_add_row::<S, BITS, NV>(&mut acc, row(batch, i), batch.data_bytes);
-                prefetch_ahead::<I, 1, PF>(batch, i, pf);
+                prefetch_ahead::<I, PF>(batch, i, 1, pf);
+                position += 1;
             }
             let mut sums = lut_element_order::<S, BITS, NV>(&acc);
             if batch.pooling == Pooling::Mean && len > 0 {

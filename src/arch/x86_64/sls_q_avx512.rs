@@ -47,6 +47,13 @@ unsafe fn widen_codes<const BITS: u32>(x: __m128i) -> __m512 {
 }
 
 impl QuantSimd for Avx512 {
+    /// Four: bags of 100 over a 1 GiB table, dimension 128 (paired with the random-gather
+    /// limit in thread CPU time), Q8 0.87-0.88 of the limit with two rows a step, 0.89-0.91
+    /// with four; Q4 0.88-0.90, 0.89-0.91. Three (0.87, 0.86), five (0.78, 0.71) and eight
+    /// (0.72, 0.73) are slower; AVX2, with half the registers, loses with four (Q4 0.66 ->
+    /// 0.61) and keeps two.
+    const ROWS_PER_STEP: usize = 4;
+
     #[inline(always)]
     unsafe fn load_codes<const BITS: u32>(p: *const u8) -> __m512 {
         // SAFETY: only called from code compiled with AVX-512 (the trait's contract); the
