@@ -359,6 +359,127 @@ fn out_of_range_indices_are_reported_like_the_reference() {
     }
 }
 
+/// Tables past the kernels' prefetch threshold (1 MiB) take other loops than the small
+/// tables above: one per prefetch hint, checking a bag's indices before summing it. The
+/// same bits as the reference, unweighted (Q4 / Q2 lookups) and weighted; the same first
+/// error, with the bags before the failing one holding the reference's results.
+#[test]
+fn prefetching_loops_match_the_reference_and_report_bad_indices() {
+    let mut rng = Lcg(7);
+    // Bit patterns, every NaN folded to one (a NaN's payload is not specified).
+    let bits = |v: &[f32]| -> Vec<u32> {
+        v.iter()
+            .map(|x| if x.is_nan() { 0x7fc0_0000 } else { x.to_bits() })
+            .collect()
+    };
+    let prefetches = [
+        Prefetch::default(),
+        Prefetch {
+            distance: 2,
+            hint: PrefetchHint::L1,
+        },
+        Prefetch {
+            distance: 5,
+            hint: PrefetchHint::L3,
+        },
+        Prefetch {
+            distance: 1000,
+            hint: PrefetchHint::NonTemporal,
+        },
+    ];
+    for format in FORMATS {
+        for dim in [7, 64, 128] {
+            let rows_bytes = table_bytes(format, dim, &mut rng);
+            let copies = (1 << 20) / rows_bytes.len() + 1;
+            let bytes = rows_bytes.repeat(copies);
+            let rows = ROWS * copies;
+            let table = Table::new(format, rows, dim, &bytes).unwrap();
+            let good: Vec<i64> = (0..23).map(|_| rng.below(rows) as i64).collect();
+            let weights: Vec<f32> = (0..good.len()).map(|_| rng.f32_value()).collect();
+            let offsets = [0i64, 9, 9, 23];
+            for weighted in [false, true] {
+                let mut bags = Bags::from_offsets(good.as_slice(), &offsets).unwrap();
+                if weighted {
+                    bags = bags.with_weights(Weights::PerIndex(&weights)).unwrap();
+                }
+                let mut want = vec![0f32; 3 * dim];
+                reference::embedding_bag(
+                    &table,
+                    &bags,
+                    Pooling::Sum,
+                    &mut Output::F32(&mut want),
+                    dim,
+                )
+                .unwrap();
+                for &isa in Isa::available() {
+                    for prefetch in prefetches {
+                        let plan = EmbeddingBag::new(EmbeddingBagSpec {
+                            index: IndexType::I64,
+                            weights: if weighted {
+                                WeightsKind::PerIndex
+                            } else {
+                                WeightsKind::None
+                            },
+                            prefetch,
+                            isa: Some(isa),
+                            ..EmbeddingBagSpec::new(format, dim)
+                        })
+                        .unwrap();
+                        let mut got = vec![0f32; 3 * dim];
+                        plan.run(&table, &bags, Output::F32(&mut got), dim).unwrap();
+                        assert!(
+                            bits(&got) == bits(&want),
+                            "{isa} {format} dim {dim} weighted {weighted} {prefetch:?}"
+                        );
+                    }
+                }
+            }
+            for bad in [rows as i64, -1] {
+                let indices = [0i64, 3, (rows - 1) as i64, 4, bad, 1];
+                let bags = Bags::from_offsets(&indices, &[0i64, 3, 6]).unwrap();
+                let mut want_first = vec![0f32; dim];
+                let first = Bags::from_offsets(&indices[..3], &[0i64, 3]).unwrap();
+                reference::embedding_bag(
+                    &table,
+                    &first,
+                    Pooling::Sum,
+                    &mut Output::F32(&mut want_first),
+                    dim,
+                )
+                .unwrap();
+                let want = Error::IndexOutOfRange {
+                    bag: 1,
+                    position: 1,
+                    index: bad,
+                    rows,
+                };
+                for &isa in Isa::available() {
+                    for prefetch in prefetches {
+                        let plan = EmbeddingBag::new(EmbeddingBagSpec {
+                            index: IndexType::I64,
+                            prefetch,
+                            isa: Some(isa),
+                            ..EmbeddingBagSpec::new(format, dim)
+                        })
+                        .unwrap();
+                        let mut out = vec![0f32; 2 * dim];
+                        let got = plan.run(&table, &bags, Output::F32(&mut out), dim);
+                        assert_eq!(
+                            got,
+                            Err(want.clone()),
+                            "{isa} {format} dim {dim} {prefetch:?}"
+                        );
+                        assert!(
+                            bits(&out[..dim]) == bits(&want_first),
+                            "{isa} {format} dim {dim} {prefetch:?}: the bag before the error"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn every_simd_level_has_specialised_and_general_quantized_kernels() {
     for &isa in Isa::available().iter().filter(|&&l| l != Isa::Scalar) {
