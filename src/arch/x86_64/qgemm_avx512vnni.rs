@@ -23,6 +23,7 @@ impl Dot for Vnni {
     const MR: usize = 8;
     const NP: usize = 3;
     const NP1: usize = 8;
+    const UNROLL: usize = 4;
     const LINE_BYTES: usize = 64;
     type A = __m512i;
     type B = __m512i;
