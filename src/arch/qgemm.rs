@@ -32,8 +32,9 @@ pub(crate) trait Dot {
     const NP: usize;
     /// Panels per register tile when the block has a single row (≤ 8).
     const NP1: usize;
-    /// K steps per iteration of the step loop (one pointer bump and bound test for all):
-    /// more than one where those scalar instructions would take the dot product's ports.
+    /// K steps per iteration of the step loop over rows of A in place (one row tile: one
+    /// pointer bump and bound test for all): more than one where those scalar instructions
+    /// would take the dot product's ports.
     const UNROLL: usize = 1;
     /// Bytes of one packed line: 64 (i8) or 128 (weights stored widened to i16, see
     /// `PackedB`).
@@ -837,9 +838,13 @@ unsafe fn tile<D: Dot, const PACKED: bool, const MR: usize, const NP: usize>(
         let mut a_at = a.base.wrapping_add((start - first) * a_step);
         let mut off = start * D::LINE_BYTES;
         let end_off = std::hint::black_box(end * D::LINE_BYTES);
-        // The steps the unrolled loop runs: a whole number of `D::UNROLL` from `start`.
+        // Steps per iteration. Packed A (several row tiles) keeps one: measured with the
+        // 8 x 3 VNNI tile, four gained ~1% at M = 64 and lost ~4% at M = 256 (report,
+        // n = k = 1024), where the single-row tile of M = 1 gained ~4%.
+        let unroll = if PACKED { 1 } else { D::UNROLL };
+        // The steps the unrolled loop runs: a whole number of `unroll` from `start`.
         let unrolled_off =
-            std::hint::black_box((start + (end - start) / D::UNROLL * D::UNROLL) * D::LINE_BYTES);
+            std::hint::black_box((start + (end - start) / unroll * unroll) * D::LINE_BYTES);
         let panel_bytes = groups * D::LINE_BYTES;
         // The step loop, `$unroll` steps at constant offsets per pointer bump and bound
         // test, with or without prefetching the next block of B (separate loops rather
@@ -876,11 +881,15 @@ unsafe fn tile<D: Dot, const PACKED: bool, const MR: usize, const NP: usize>(
             };
         }
         if steps.ahead.is_null() {
-            steps!(None::<*const i8>, D::UNROLL, unrolled_off);
-            steps!(None::<*const i8>, 1, end_off);
+            steps!(None::<*const i8>, unroll, unrolled_off);
+            if unroll > 1 {
+                steps!(None::<*const i8>, 1, end_off);
+            }
         } else {
-            steps!(Some(steps.ahead), D::UNROLL, unrolled_off);
-            steps!(Some(steps.ahead), 1, end_off);
+            steps!(Some(steps.ahead), unroll, unrolled_off);
+            if unroll > 1 {
+                steps!(Some(steps.ahead), 1, end_off);
+            }
         }
         let tail = if PACKED { 0 } else { ctx.k - full * QUAD };
         if tail > 0 && steps.end > full {

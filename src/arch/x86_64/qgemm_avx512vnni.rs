@@ -6,7 +6,9 @@
 //! Register tile: 8 rows × 3 panels (48 columns) = 24 accumulators, 3 line registers and
 //! one broadcast, within the 32 zmm; per K step 3 line loads and 8 broadcasts feed 24
 //! `vpdpbusd`, and batches of 16 and 64 rows split into whole tiles. A single row takes 8
-//! panels (8 independent accumulators per line of A). The epilogue is the AVX-512 one
+//! panels (8 independent accumulators per line of A), and a single row tile (A in place)
+//! runs four K steps per loop iteration (`Dot::UNROLL`): the GEMV's 8 `vpdpbusd` per step
+//! would otherwise share their ports with a pointer bump and a bound test per step. The epilogue is the AVX-512 one
 //! ([`Avx512Epi`]).
 
 use std::arch::x86_64::*;
