@@ -6,7 +6,9 @@
 //! Register tile: 8 rows × 3 panels (48 columns) = 24 accumulators, 3 line registers and
 //! one broadcast, within the 32 zmm; per K step 3 line loads and 8 broadcasts feed 24
 //! `vpdpbusd`, and batches of 16 and 64 rows split into whole tiles. A single row takes 8
-//! panels (8 independent accumulators per line of A). The epilogue is the AVX-512 one
+//! panels (8 independent accumulators per line of A), and a single row tile (A in place)
+//! runs four K steps per loop iteration (`Dot::UNROLL`): the GEMV's 8 `vpdpbusd` per step
+//! would otherwise share their ports with a pointer bump and a bound test per step. The epilogue is the AVX-512 one
 //! ([`Avx512Epi`]).
 
 use std::arch::x86_64::*;
@@ -23,6 +25,7 @@ impl Dot for Vnni {
     const MR: usize = 8;
     const NP: usize = 3;
     const NP1: usize = 8;
+    const UNROLL: usize = 4;
     const LINE_BYTES: usize = 64;
     type A = __m512i;
     type B = __m512i;
