@@ -330,7 +330,8 @@ fn the_bias_is_added_before_the_fused_multiply_add() {
 fn out_of_range_indices_are_reported_like_the_reference() {
     let mut rng = Lcg(5);
     for format in FORMATS {
-        for dim in [7, 64, 100] {
+        // Dimension 0 too: no columns to sum, but the indices are checked all the same.
+        for dim in [0, 7, 64, 100] {
             let bytes = GuardedVec::from_slice(&table_bytes(format, dim, &mut rng));
             let table = Table::new(format, ROWS, dim, &bytes).unwrap();
             for bad in [ROWS as i64, -1, i64::MAX] {

@@ -275,8 +275,10 @@ unsafe fn run_bags<
                     out_row,
                 )?;
             } else {
+                // At least one block, so that a zero-dimension table still checks the
+                // indices of loops without prefetch (which check row by row).
                 let mut col = 0;
-                while col < batch.dim {
+                loop {
                     let width = (batch.dim - col).min(BLOCK * S::LANES);
                     sum_block::<S, BITS, BLOCK, I, WEIGHTED, false, PF>(
                         batch,
@@ -290,6 +292,9 @@ unsafe fn run_bags<
                         out_row.wrapping_add(col * elem_bytes(out_type)),
                     )?;
                     col += width;
+                    if col >= batch.dim {
+                        break;
+                    }
                 }
             }
         }
@@ -301,10 +306,11 @@ unsafe fn run_bags<
 ///
 /// # Safety
 ///
-/// `range` lies within the indices, all of which passed [`check_bag`]; `weights` (when `WEIGHTED`) holds `range.len()`
-/// weights; `nv ≤ NV`; the columns lie within the dimension and `col` is a multiple of
-/// the codes per byte; `out` holds the columns. `WHOLE_ROW`: the columns are the whole
-/// row of the dimension `NV · LANES` (`col == 0`, `nv == NV`, `tail == 0`).
+/// `range` lies within the indices, which (with `PF` other than [`PF_OFF`]) passed
+/// [`check_bag`]; `weights` (when `WEIGHTED`) holds `range.len()` weights; `nv ≤ NV`; the columns lie within the
+/// dimension and `col` is a multiple of the codes per byte; `out` holds the columns.
+/// `WHOLE_ROW`: the columns are the whole row of the dimension `NV · LANES` (`col == 0`,
+/// `nv == NV`, `tail == 0`).
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 unsafe fn sum_block<

@@ -8,8 +8,8 @@
 //! `vpdpbusd`, and batches of 16 and 64 rows split into whole tiles. A single row takes 8
 //! panels (8 independent accumulators per line of A), and a single row tile (A in place)
 //! runs four K steps per loop iteration (`Dot::UNROLL`): the GEMV's 8 `vpdpbusd` per step
-//! would otherwise share their ports with a pointer bump and a bound test per step. The epilogue is the AVX-512 one
-//! ([`Avx512Epi`]).
+//! would otherwise share their ports with a pointer bump and a bound test per step. The
+//! epilogue is the AVX-512 one ([`Avx512Epi`]).
 
 use std::arch::x86_64::*;
 
