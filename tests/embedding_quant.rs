@@ -331,7 +331,7 @@ fn out_of_range_indices_are_reported_like_the_reference() {
     let mut rng = Lcg(5);
     for format in FORMATS {
         // Dimension 0 too: no columns to sum, but the indices are checked all the same.
-        for dim in [0, 7, 64, 100] {
+        for dim in [0, 7, 64, 100, 128] {
             let bytes = GuardedVec::from_slice(&table_bytes(format, dim, &mut rng));
             let table = Table::new(format, ROWS, dim, &bytes).unwrap();
             for bad in [ROWS as i64, -1, i64::MAX] {

@@ -77,10 +77,38 @@ pub(crate) trait QuantSimd: Simd {
     /// [`prefetch_ahead`]): two, or four where the registers hold four rows' codes.
     const ROWS_PER_STEP: usize = 2;
 
+    /// The most vectors of a specialised row a bag loop sums in one pass, each with its
+    /// own accumulator register; wider rows go in passes of [`BLOCK`] vectors over the
+    /// bag. By default every specialised row is one pass.
+    const MAX_ACC: usize = usize::MAX;
+
     /// `LANES` codes of `BITS` bits (8, 4 or 2) packed at `p` as the quantized formats
     /// pack them (element `e` in byte `e · BITS / 8`, lowest bits first), each converted
     /// exactly to f32. Reads exactly `LANES · BITS / 8` bytes.
     unsafe fn load_codes<const BITS: u32>(p: *const u8) -> Self::V;
+
+    /// `2 · LANES` codes of `BITS` bits at `p`, each converted exactly to f32, as two
+    /// vectors whose lanes may hold them in an order of the implementation's choosing (the
+    /// same for every row), which [`QuantSimd::unpair_codes`] puts back: lane-wise sums do
+    /// not depend on where a code sits, so a cheaper unpacking that permutes lanes keeps
+    /// the reference's bits. Reads exactly `2 · LANES · BITS / 8` bytes. By default, two
+    /// [`QuantSimd::load_codes`] in element order.
+    #[inline(always)]
+    unsafe fn load_code_pair<const BITS: u32>(p: *const u8) -> (Self::V, Self::V) {
+        // SAFETY: the caller provides the `2 · LANES · BITS / 8` bytes read here.
+        unsafe {
+            (
+                Self::load_codes::<BITS>(p),
+                Self::load_codes::<BITS>(p.add(code_bytes::<BITS>(Self::LANES))),
+            )
+        }
+    }
+
+    /// Two vectors accumulated from [`QuantSimd::load_code_pair`]s, back in element order.
+    #[inline(always)]
+    unsafe fn unpair_codes<const BITS: u32>(a: Self::V, b: Self::V) -> (Self::V, Self::V) {
+        (a, b)
+    }
 
     /// The first `n < LANES` codes at `p`, the other lanes any finite value; reads only
     /// the `⌈n · BITS / 8⌉` bytes holding them.
@@ -262,8 +290,8 @@ unsafe fn run_bags<
         // (check_output); blocks stay within `0..dim` and start at multiples of
         // `BLOCK · LANES`, a multiple of the codes per byte.
         unsafe {
-            if NV > 0 {
-                sum_block::<S, BITS, NV, I, WEIGHTED, true, PF>(
+            if NV > 0 && NV <= S::MAX_ACC {
+                sum_block::<S, BITS, NV, I, WEIGHTED, NV, PF>(
                     batch,
                     bag,
                     range,
@@ -274,13 +302,49 @@ unsafe fn run_bags<
                     out_type,
                     out_row,
                 )?;
+            } else if NV > 0 {
+                // More accumulators than the registers hold: passes of `BLOCK` vectors
+                // over the bag. The first prefetches whole rows ahead; the others find the
+                // bag's rows in L1 and check their indices as they go (again: a compare a
+                // row, which costs less there than the prefetches it replaces).
+                for pass in 0..NV.div_ceil(BLOCK) {
+                    let col = pass * BLOCK * S::LANES;
+                    let nv = BLOCK.min(NV - pass * BLOCK);
+                    let out = out_row.wrapping_add(col * elem_bytes(out_type));
+                    let range = range.clone();
+                    if pass == 0 {
+                        sum_block::<S, BITS, BLOCK, I, WEIGHTED, NV, PF>(
+                            batch,
+                            bag,
+                            range,
+                            bag_weights,
+                            col,
+                            nv,
+                            0,
+                            out_type,
+                            out,
+                        )?;
+                    } else {
+                        sum_block::<S, BITS, BLOCK, I, WEIGHTED, NV, PF_OFF>(
+                            batch,
+                            bag,
+                            range,
+                            bag_weights,
+                            col,
+                            nv,
+                            0,
+                            out_type,
+                            out,
+                        )?;
+                    }
+                }
             } else {
                 // At least one block, so that a zero-dimension table still checks the
                 // indices of loops without prefetch (which check row by row).
                 let mut col = 0;
                 loop {
                     let width = (batch.dim - col).min(BLOCK * S::LANES);
-                    sum_block::<S, BITS, BLOCK, I, WEIGHTED, false, PF>(
+                    sum_block::<S, BITS, BLOCK, I, WEIGHTED, 0, PF>(
                         batch,
                         bag,
                         range.clone(),
@@ -309,8 +373,8 @@ unsafe fn run_bags<
 /// `range` lies within the indices, which (with `PF` other than [`PF_OFF`]) passed
 /// [`check_bag`]; `weights` (when `WEIGHTED`) holds `range.len()` weights; `nv ≤ NV`; the columns lie within the
 /// dimension and `col` is a multiple of the codes per byte; `out` holds the columns.
-/// `WHOLE_ROW`: the columns are the whole row of the dimension `NV · LANES` (`col == 0`,
-/// `nv == NV`, `tail == 0`).
+/// `ROW_NV > 0`: the dimension is `ROW_NV · LANES` (a specialised kernel's), so the row's
+/// size is a constant and the first block prefetches whole rows.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 unsafe fn sum_block<
@@ -319,7 +383,7 @@ unsafe fn sum_block<
     const NV: usize,
     I: Index,
     const WEIGHTED: bool,
-    const WHOLE_ROW: bool,
+    const ROW_NV: usize,
     const PF: u8,
 >(
     batch: &Batch<I>,
@@ -340,7 +404,9 @@ unsafe fn sum_block<
     let pf = if col == 0 {
         // Known at compile time in the kernels specialised for a dimension, whose row
         // prefetch then unrolls.
-        if WHOLE_ROW || width == batch.dim {
+        if ROW_NV > 0 {
+            RowPrefetch::new(batch, 0, row_bytes::<BITS>(ROW_NV * S::LANES), false)
+        } else if width == batch.dim {
             RowPrefetch::new(batch, 0, row_bytes::<BITS>(width), false)
         } else {
             RowPrefetch::new(batch, 0, block_bytes, true)
@@ -358,8 +424,8 @@ unsafe fn sum_block<
         let mut acc = [S::zero(); NV];
         let mut acc_tail = S::zero();
         // At a specialised dimension, a constant.
-        let data_bytes = if WHOLE_ROW {
-            code_bytes::<BITS>(NV * S::LANES)
+        let data_bytes = if ROW_NV > 0 {
+            code_bytes::<BITS>(ROW_NV * S::LANES)
         } else {
             batch.data_bytes
         };
@@ -395,6 +461,9 @@ unsafe fn sum_block<
             add!(bag_row::<I, PF>(batch, bag, position, i)?, position);
             prefetch_ahead::<I, PF>(batch, i, 1, pf);
             position += 1;
+        }
+        for v in (0..nv - nv % 2).step_by(2) {
+            (acc[v], acc[v + 1]) = S::unpair_codes::<BITS>(acc[v], acc[v + 1]);
         }
         if batch.pooling == Pooling::Mean && len > 0 {
             let scale = S::splat(1.0 / len as f32);
@@ -453,9 +522,14 @@ unsafe fn add_row<S: QuantSimd, const BITS: u32, const NV: usize, const WEIGHTED
         };
         let (s, b) = (S::splat(scale), S::splat(bias));
         let codes = row.add(col * BITS as usize / 8);
-        for (v, a) in acc.iter_mut().enumerate().take(nv) {
-            let q = S::load_codes::<BITS>(codes.add(v * vector_bytes));
-            *a = S::fma(s, q, S::add(*a, b));
+        for v in (0..nv - nv % 2).step_by(2) {
+            let (q0, q1) = S::load_code_pair::<BITS>(codes.add(v * vector_bytes));
+            acc[v] = S::fma(s, q0, S::add(acc[v], b));
+            acc[v + 1] = S::fma(s, q1, S::add(acc[v + 1], b));
+        }
+        if nv % 2 == 1 {
+            let q = S::load_codes::<BITS>(codes.add((nv - 1) * vector_bytes));
+            acc[nv - 1] = S::fma(s, q, S::add(acc[nv - 1], b));
         }
         if tail > 0 {
             let q = S::load_codes_part::<BITS>(codes.add(nv * vector_bytes), tail);
