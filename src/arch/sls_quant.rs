@@ -303,41 +303,14 @@ unsafe fn run_bags<
                     out_row,
                 )?;
             } else if NV > 0 {
-                // More accumulators than the registers hold: passes of `BLOCK` vectors
-                // over the bag. The first prefetches whole rows ahead; the others find the
-                // bag's rows in L1 and check their indices as they go (again: a compare a
-                // row, which costs less there than the prefetches it replaces).
-                for pass in 0..NV.div_ceil(BLOCK) {
-                    let col = pass * BLOCK * S::LANES;
-                    let nv = BLOCK.min(NV - pass * BLOCK);
-                    let out = out_row.wrapping_add(col * elem_bytes(out_type));
-                    let range = range.clone();
-                    if pass == 0 {
-                        sum_block::<S, BITS, BLOCK, I, WEIGHTED, NV, PF>(
-                            batch,
-                            bag,
-                            range,
-                            bag_weights,
-                            col,
-                            nv,
-                            0,
-                            out_type,
-                            out,
-                        )?;
-                    } else {
-                        sum_block::<S, BITS, BLOCK, I, WEIGHTED, NV, PF_OFF>(
-                            batch,
-                            bag,
-                            range,
-                            bag_weights,
-                            col,
-                            nv,
-                            0,
-                            out_type,
-                            out,
-                        )?;
-                    }
-                }
+                sum_passes::<S, BITS, NV, I, WEIGHTED, PF>(
+                    batch,
+                    bag,
+                    range,
+                    bag_weights,
+                    out_type,
+                    out_row,
+                )?;
             } else {
                 // At least one block, so that a zero-dimension table still checks the
                 // indices of loops without prefetch (which check row by row).
@@ -415,25 +388,163 @@ unsafe fn sum_block<
         RowPrefetch::new(batch, col_bytes, block_bytes, false)
     };
     let len = range.len();
+    // At a specialised dimension, a constant.
+    let data_bytes = if ROW_NV > 0 {
+        code_bytes::<BITS>(ROW_NV * S::LANES)
+    } else {
+        batch.data_bytes
+    };
+    // SAFETY: forwarded from this function's contract.
+    unsafe {
+        let mut acc = [S::zero(); NV];
+        let mut acc_tail = S::zero();
+        add_rows::<S, BITS, NV, I, WEIGHTED, PF>(
+            batch,
+            bag,
+            &range,
+            0..len,
+            weights,
+            (col, nv, tail),
+            data_bytes,
+            pf,
+            (&mut acc, &mut acc_tail),
+        )?;
+        store_sums::<S, BITS, NV>(
+            batch.pooling,
+            len,
+            &mut acc,
+            acc_tail,
+            nv,
+            tail,
+            out_type,
+            out,
+        );
+    }
+    Ok(())
+}
+
+/// Sums one bag of a specialised row of `NV > S::MAX_ACC` vectors (more accumulators than
+/// the registers hold) and stores it at `out`. The bag goes in chunks of [`PASS_ROWS`]
+/// rows, each summed in passes of [`BLOCK`] vectors: the first pass prefetches whole rows
+/// ahead (and, without prefetch, checks the indices), the others find the chunk's rows in
+/// L1. Between passes the accumulators of the other blocks wait on the stack, a load and
+/// a store per vector per chunk, where summing whole rows spilled and reloaded them on
+/// every row; chunks keep the prefetches flowing through the bag, which passes over the
+/// whole bag would leave idle during the later passes.
+///
+/// # Safety
+///
+/// As [`sum_block`] for columns `0 .. NV · LANES` of a table of dimension `NV · LANES`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn sum_passes<
+    S: QuantSimd,
+    const BITS: u32,
+    const NV: usize,
+    I: Index,
+    const WEIGHTED: bool,
+    const PF: u8,
+>(
+    batch: &Batch<I>,
+    bag: usize,
+    range: Range<usize>,
+    weights: *const f32,
+    out_type: u8,
+    out: *mut u8,
+) -> Result<()> {
+    // Every specialised dimension wider than a level's `MAX_ACC` vectors is; a constant.
+    assert!(NV.is_multiple_of(BLOCK), "whole blocks");
+    let len = range.len();
+    let pf = RowPrefetch::new(batch, 0, row_bytes::<BITS>(NV * S::LANES), false);
+    let data_bytes = code_bytes::<BITS>(NV * S::LANES);
+    // SAFETY: forwarded from this function's contract; a later pass reads only rows whose
+    // indices the first pass (or `check_bag`) checked.
+    unsafe {
+        let mut acc = [S::zero(); NV];
+        let mut no_tail = S::zero();
+        let mut start = 0;
+        while start < len {
+            let chunk = start..(start + PASS_ROWS).min(len);
+            for (pass, block) in acc.chunks_exact_mut(BLOCK).enumerate() {
+                let block: &mut [S::V; BLOCK] = block.try_into().expect("BLOCK vectors");
+                let cols = (pass * BLOCK * S::LANES, BLOCK, 0);
+                let acc = (block, &mut no_tail);
+                if pass == 0 {
+                    add_rows::<S, BITS, BLOCK, I, WEIGHTED, PF>(
+                        batch,
+                        bag,
+                        &range,
+                        chunk.clone(),
+                        weights,
+                        cols,
+                        data_bytes,
+                        pf,
+                        acc,
+                    )?;
+                } else {
+                    add_rows::<S, BITS, BLOCK, I, WEIGHTED, PF_CHECKED>(
+                        batch,
+                        bag,
+                        &range,
+                        chunk.clone(),
+                        weights,
+                        cols,
+                        data_bytes,
+                        pf,
+                        acc,
+                    )?;
+                }
+            }
+            start = chunk.end;
+        }
+        store_sums::<S, BITS, NV>(batch.pooling, len, &mut acc, no_tail, NV, 0, out_type, out);
+    }
+    Ok(())
+}
+
+/// Rows per chunk of [`sum_passes`].
+const PASS_ROWS: usize = 16;
+
+/// Adds the rows of the entries at `positions` of the bag `bag` (entries `range`), columns
+/// `col .. col + nv · LANES + tail` (`cols = (col, nv, tail)`), to `acc = (vectors,
+/// tail)`: `ROWS_PER_STEP` rows a step, then their prefetches `pf` (see
+/// [`prefetch_ahead`]).
+///
+/// # Safety
+///
+/// As [`sum_block`], with `positions` within `0 .. range.len()` and `data_bytes` the
+/// table's bytes of codes per row.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn add_rows<
+    S: QuantSimd,
+    const BITS: u32,
+    const NV: usize,
+    I: Index,
+    const WEIGHTED: bool,
+    const PF: u8,
+>(
+    batch: &Batch<I>,
+    bag: usize,
+    range: &Range<usize>,
+    positions: Range<usize>,
+    weights: *const f32,
+    (col, nv, tail): (usize, usize, usize),
+    data_bytes: usize,
+    pf: RowPrefetch,
+    (acc, acc_tail): (&mut [S::V; NV], &mut S::V),
+) -> Result<()> {
     // SAFETY: indices are read within `range` (or clamped to the last one for prefetch);
     // a row is read only after its index passed the bounds check, and only its codes of
     // columns `col..col + width` (whole vectors, then the bytes holding the tail's codes)
     // and its scale and bias; prefetches may name any address. The caller's contract
-    // covers weights and `out`.
+    // covers weights.
     unsafe {
-        let mut acc = [S::zero(); NV];
-        let mut acc_tail = S::zero();
-        // At a specialised dimension, a constant.
-        let data_bytes = if ROW_NV > 0 {
-            code_bytes::<BITS>(ROW_NV * S::LANES)
-        } else {
-            batch.data_bytes
-        };
         macro_rules! add {
             ($row:expr, $position:expr) => {
                 add_row::<S, BITS, NV, WEIGHTED>(
-                    &mut acc,
-                    &mut acc_tail,
+                    acc,
+                    acc_tail,
                     $row,
                     weights.wrapping_add($position),
                     col,
@@ -443,9 +554,8 @@ unsafe fn sum_block<
                 )
             };
         }
-        // `ROWS_PER_STEP` rows a step, then their prefetches (see `prefetch_ahead`).
-        let mut position = 0;
-        while position + S::ROWS_PER_STEP <= len {
+        let mut position = positions.start;
+        while position + S::ROWS_PER_STEP <= positions.end {
             let i = range.start + position;
             for r in 0..S::ROWS_PER_STEP {
                 add!(
@@ -456,16 +566,42 @@ unsafe fn sum_block<
             prefetch_ahead::<I, PF>(batch, i, S::ROWS_PER_STEP, pf);
             position += S::ROWS_PER_STEP;
         }
-        while position < len {
+        while position < positions.end {
             let i = range.start + position;
             add!(bag_row::<I, PF>(batch, bag, position, i)?, position);
             prefetch_ahead::<I, PF>(batch, i, 1, pf);
             position += 1;
         }
+    }
+    Ok(())
+}
+
+/// Stores the sums `acc` (columns `0 .. nv · LANES`) and `acc_tail` (`tail` more) of a
+/// bag of `len` rows at `out` as `out_type`: back in element order, divided by the length
+/// for Mean.
+///
+/// # Safety
+///
+/// The CPU runs `S`'s instructions; `out` holds the columns; `acc`'s vector pairs were
+/// summed from [`QuantSimd::load_code_pair`]s from its start.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn store_sums<S: QuantSimd, const BITS: u32, const NV: usize>(
+    batch_pooling: Pooling,
+    len: usize,
+    acc: &mut [S::V; NV],
+    mut acc_tail: S::V,
+    nv: usize,
+    tail: usize,
+    out_type: u8,
+    out: *mut u8,
+) {
+    // SAFETY: the caller's contract.
+    unsafe {
         for v in (0..nv - nv % 2).step_by(2) {
             (acc[v], acc[v + 1]) = S::unpair_codes::<BITS>(acc[v], acc[v + 1]);
         }
-        if batch.pooling == Pooling::Mean && len > 0 {
+        if batch_pooling == Pooling::Mean && len > 0 {
             let scale = S::splat(1.0 / len as f32);
             for a in acc.iter_mut().take(nv) {
                 *a = S::mul(*a, scale);
@@ -478,7 +614,6 @@ unsafe fn sum_block<
             _ => store_block::<S, OUT_BF16>(out, &acc[..nv], acc_tail, tail),
         }
     }
-    Ok(())
 }
 
 /// Adds columns `col .. col + nv · LANES + tail` of the row at `row` (codes, then its
@@ -575,7 +710,7 @@ unsafe fn check_bag<I: Index>(batch: &Batch<I>, bag: usize, range: Range<usize>)
 /// # Safety
 ///
 /// `i` is within the indices, and with `PF` other than [`PF_OFF`] its index passed
-/// [`check_bag`].
+/// [`check_bag`] (or, with [`PF_CHECKED`], the first pass of [`sum_passes`]).
 #[inline(always)]
 unsafe fn bag_row<I: Index, const PF: u8>(
     batch: &Batch<I>,
@@ -604,6 +739,8 @@ const PF_OFF: u8 = 0;
 const PF_L2: u8 = 1;
 /// See [`PF_OFF`].
 const PF_ANY: u8 = 2;
+/// No prefetch, and the indices already checked: the later passes of [`sum_passes`].
+const PF_CHECKED: u8 = 3;
 
 /// `batch`'s prefetch as one of [`PF_OFF`], [`PF_L2`], [`PF_ANY`].
 #[inline(always)]
@@ -647,7 +784,7 @@ unsafe fn prefetch_ahead<I: Index, const PF: u8>(
     // SAFETY: forwarded.
     unsafe {
         match PF {
-            PF_OFF => {}
+            PF_OFF | PF_CHECKED => {}
             PF_L2 => prefetch_rows(batch, i, rows, pf, PrefetchHint::L2),
             _ => match batch.prefetch.hint {
                 PrefetchHint::L1 => prefetch_rows(batch, i, rows, pf, PrefetchHint::L1),
