@@ -1,8 +1,16 @@
 //! Embedding bags over Q8 / Q4 / Q2 rows with AVX2, FMA and F16C: eight f32 lanes.
 //!
-//! Eight codes take 8, 4 or 2 bytes. Q8 zero-extends its bytes; Q4 and Q2 broadcast the
-//! 32-bit (or 16-bit) word holding the eight codes to every lane and shift each lane right
-//! by its own code's bit offset (`vpsrlvd`), then mask: three instructions per vector.
+//! Eight codes take 8, 4 or 2 bytes. Q8 zero-extends its bytes. Q4 takes codes sixteen at
+//! a time: eight bytes zero-extended to the lanes, then their low and high nibbles, the
+//! even and odd elements (lanes permuted, put back after the bag). Q2, and a Q4 vector
+//! left over, broadcast the 16-bit (or 32-bit) word holding the eight codes to every lane
+//! and shift each lane right by its own code's bit offset (`vpsrlvd`), then mask.
+//!
+//! Sixteen registers hold eight accumulators with room for the rest, so rows of
+//! dimension 128 and 256 go in passes of eight vectors ([`QuantSimd::MAX_ACC`]). Bags of
+//! 100 over a 1 GiB table on Zen 3 (AMD EPYC, paired ratio to the random-gather limit at
+//! the row's size): Q8 dimension 128 from 0.77 to about 1.0, Q4 128 from 0.54 to about
+//! 0.85; Q4 64 from 0.73 to about 1.05 (noisy: another job loaded the machine).
 
 use std::arch::x86_64::*;
 
