@@ -39,6 +39,21 @@
 //! than the L1 hits save, and the input loads no longer run under the tiles); one transpose
 //! after every 8 elements of each tile (0.35 / 0.30); 8-row bands whose 8 × 3 tiles halve
 //! the columns streamed from L2 (0.36 / 0.29 against 0.38 / 0.29 in alternation).
+//!
+//! Zen 3, AVX2 (F = 27, d = 128, B = 64 / 2048; ratios to the FMA peak, or of two
+//! settings alternating in one process, medians; another process loading the other core,
+//! which moves a whole process's figures between about 0.38 and 0.51 at B = 64, so only
+//! the alternations are comparable): the tiles alone 0.77 of peak, the transposes alone
+//! 0.6 / 1.1 units, the writes of the output rows 0.2 / 0.3, adding up to the whole (0.48
+//! / 0.34): they overlap no better than on AVX-512. Tried, against the same build with
+//! them off: KC = 32, 16, 8 (1.02, 0.92, 0.86 / 0.97, 0.98, 0.95; d = 64 at B = 2048:
+//! 1.00, 0.97, 0.93); a software prefetch of the lines each lane reads 16 transposes
+//! later (`prefetcht0`: 0.79 / 1.07; 48 later, `prefetcht1`: 0.76 / 0.96; the next
+//! block's, one block ahead, `prefetcht1`: 0.78 / 0.89) or 512 to 4096 bytes ahead in
+//! each lane's stream (0.78-0.84 / 0.91-0.99, any hint): even where nothing is missing
+//! (B = 64) the prefetches cost a fifth; the first transposes' halves loaded by 128 bits
+//! into both halves of a vector (16 shuffles, not 24: 1.00 / 1.01). (The parts alone:
+//! one run each, skipping the others.)
 
 use std::cell::Cell;
 use std::ops::Range;
@@ -71,6 +86,10 @@ pub(crate) trait Transpose: Simd {
     ///
     /// The CPU runs `Self`'s instructions.
     unsafe fn transpose(r: &mut [Self::V; MAX_LANES]);
+
+    /// At most this many of the next block's transposes before each tile; the ones left
+    /// run after the block's tiles (see [`NextBlock`]).
+    const MAX_PER_TILE: usize = usize::MAX;
 }
 
 /// f32 elements of scratch the kernels take for a problem of `features` vectors of `dim`
@@ -127,7 +146,7 @@ pub(crate) unsafe fn interaction<S: Transpose, const G: usize>(
     let skip = scratch.as_ptr().align_offset(MAX_LANES * 4).min(MAX_LANES);
     let (mut panel, rest) = scratch[skip..floats].split_at_mut(panel_len);
     let (next_panel, acc) = rest.split_at_mut(panel_len);
-    let mut next = NextBlock::new(problem, lanes, G, next_panel);
+    let mut next = NextBlock::new(problem, lanes, G, S::MAX_PER_TILE, next_panel);
     let mut b0 = samples.start;
     let first = (samples.end - b0).min(lanes);
     next.aim(problem, b0, first);
@@ -196,6 +215,7 @@ impl<'s> NextBlock<'s> {
         problem: &InteractionProblem<'_>,
         lanes: usize,
         g: usize,
+        max_per_tile: usize,
         panel: &'s mut [f32],
     ) -> NextBlock<'s> {
         let transposes = problem.features * problem.dim.div_ceil(lanes);
@@ -205,7 +225,9 @@ impl<'s> NextBlock<'s> {
             n: 0,
             f: problem.features,
             k: 0,
-            per_tile: transposes.div_ceil(tiles_per_block(problem, g).max(1)),
+            per_tile: transposes
+                .div_ceil(tiles_per_block(problem, g).max(1))
+                .min(max_per_tile),
         }
     }
 

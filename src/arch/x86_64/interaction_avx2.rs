@@ -10,6 +10,15 @@ use crate::error::Result;
 use crate::interaction::InteractionProblem;
 
 impl Transpose for Avx2 {
+    /// Two before each tile (of the five that would spread a block's 432 transposes over
+    /// its 90 tiles at F = 27, d = 128), the other 252 after the tiles. Zen 3, AVX2, the
+    /// same calls alternating in one process, B = 64 / 512 / 2048 at d = 128, 2048 at
+    /// d = 64, 2048 at d = 128 with bf16 inputs, two runs: 1.02 / 1.03 / 1.05 / 1.01 /
+    /// 1.06 times the speed of five per tile; one per tile 1.01 / 1.06 / 1.03 / 0.98 /
+    /// 1.03, three 1.02 / 1.00 / 1.01 / 1.00 / 1.02. The transposes slow the tiles they
+    /// run between by more than they gain from running under them.
+    const MAX_PER_TILE: usize = 2;
+
     /// 24 shuffles: pairs of rows interleaved (`unpack`), then pairs of pairs (`shuffle`),
     /// then the 128-bit halves exchanged (`permute2f128`).
     #[inline(always)]
