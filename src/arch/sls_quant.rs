@@ -324,30 +324,25 @@ unsafe fn run_bags<
                     // The general AVX2 kernel on in-L2 bags of 20 (Zen 3, paired ratio to
                     // the in-cache read): Q4 dimension 64 0.026 before, 0.040 after; Q8
                     // 0.060, 0.094; Q4 dimension 128 0.033, 0.046; Q8 0.069, 0.088.
+                    macro_rules! block {
+                        ($nv:expr, $tail:expr) => {
+                            sum_block::<S, BITS, BLOCK, I, WEIGHTED, 0, PF>(
+                                batch,
+                                bag,
+                                range,
+                                bag_weights,
+                                col,
+                                $nv,
+                                $tail,
+                                out_type,
+                                out,
+                            )?
+                        };
+                    }
                     if width == BLOCK * S::LANES {
-                        sum_block::<S, BITS, BLOCK, I, WEIGHTED, 0, PF>(
-                            batch,
-                            bag,
-                            range,
-                            bag_weights,
-                            col,
-                            BLOCK,
-                            0,
-                            out_type,
-                            out,
-                        )?;
+                        block!(BLOCK, 0);
                     } else {
-                        sum_block::<S, BITS, BLOCK, I, WEIGHTED, 0, PF>(
-                            batch,
-                            bag,
-                            range,
-                            bag_weights,
-                            col,
-                            width / S::LANES,
-                            width % S::LANES,
-                            out_type,
-                            out,
-                        )?;
+                        block!(width / S::LANES, width % S::LANES);
                     }
                     col += width;
                     if col >= batch.dim {
@@ -456,7 +451,6 @@ unsafe fn sum_block<
 /// # Safety
 ///
 /// As [`sum_block`] for columns `0 .. NV · LANES` of a table of dimension `NV · LANES`.
-#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 unsafe fn sum_passes<
     S: QuantSimd,
@@ -490,30 +484,18 @@ unsafe fn sum_passes<
                 let block: &mut [S::V; BLOCK] = block.try_into().expect("BLOCK vectors");
                 let cols = (pass * BLOCK * S::LANES, BLOCK, 0);
                 let acc = (block, &mut no_tail);
+                let chunk = chunk.clone();
+                macro_rules! pass {
+                    ($pf:expr) => {
+                        add_rows::<S, BITS, BLOCK, I, WEIGHTED, { $pf }>(
+                            batch, bag, &range, chunk, weights, cols, data_bytes, pf, acc,
+                        )?
+                    };
+                }
                 if pass == 0 {
-                    add_rows::<S, BITS, BLOCK, I, WEIGHTED, PF>(
-                        batch,
-                        bag,
-                        &range,
-                        chunk.clone(),
-                        weights,
-                        cols,
-                        data_bytes,
-                        pf,
-                        acc,
-                    )?;
+                    pass!(PF);
                 } else {
-                    add_rows::<S, BITS, BLOCK, I, WEIGHTED, PF_CHECKED>(
-                        batch,
-                        bag,
-                        &range,
-                        chunk.clone(),
-                        weights,
-                        cols,
-                        data_bytes,
-                        pf,
-                        acc,
-                    )?;
+                    pass!(PF_CHECKED);
                 }
             }
             start = chunk.end;
