@@ -291,7 +291,7 @@ unsafe fn run_bags<
         // `BLOCK · LANES`, a multiple of the codes per byte.
         unsafe {
             if NV > 0 && NV <= S::MAX_ACC {
-                sum_block::<S, BITS, NV, I, WEIGHTED, NV, PF>(
+                sum_block::<S, BITS, NV, I, WEIGHTED, true, PF>(
                     batch,
                     bag,
                     range,
@@ -326,7 +326,7 @@ unsafe fn run_bags<
                     // 0.060, 0.094; Q4 dimension 128 0.033, 0.046; Q8 0.069, 0.088.
                     macro_rules! block {
                         ($nv:expr, $tail:expr) => {
-                            sum_block::<S, BITS, BLOCK, I, WEIGHTED, 0, PF>(
+                            sum_block::<S, BITS, BLOCK, I, WEIGHTED, false, PF>(
                                 batch,
                                 bag,
                                 range,
@@ -362,8 +362,8 @@ unsafe fn run_bags<
 /// `range` lies within the indices, which (with `PF` other than [`PF_OFF`]) passed
 /// [`check_bag`]; `weights` (when `WEIGHTED`) holds `range.len()` weights; `nv ≤ NV`; the columns lie within the
 /// dimension and `col` is a multiple of the codes per byte; `out` holds the columns.
-/// `ROW_NV > 0`: the dimension is `ROW_NV · LANES` (a specialised kernel's), so the row's
-/// size is a constant and the first block prefetches whole rows.
+/// `WHOLE_ROW`: the columns are the whole row of the dimension `NV · LANES` (`col == 0`,
+/// `nv == NV`, `tail == 0`).
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 unsafe fn sum_block<
@@ -372,7 +372,7 @@ unsafe fn sum_block<
     const NV: usize,
     I: Index,
     const WEIGHTED: bool,
-    const ROW_NV: usize,
+    const WHOLE_ROW: bool,
     const PF: u8,
 >(
     batch: &Batch<I>,
@@ -393,9 +393,7 @@ unsafe fn sum_block<
     let pf = if col == 0 {
         // Known at compile time in the kernels specialised for a dimension, whose row
         // prefetch then unrolls.
-        if ROW_NV > 0 {
-            RowPrefetch::new(batch, 0, row_bytes::<BITS>(ROW_NV * S::LANES), false)
-        } else if width == batch.dim {
+        if WHOLE_ROW || width == batch.dim {
             RowPrefetch::new(batch, 0, row_bytes::<BITS>(width), false)
         } else {
             RowPrefetch::new(batch, 0, block_bytes, true)
@@ -405,8 +403,8 @@ unsafe fn sum_block<
     };
     let len = range.len();
     // At a specialised dimension, a constant.
-    let data_bytes = if ROW_NV > 0 {
-        code_bytes::<BITS>(ROW_NV * S::LANES)
+    let data_bytes = if WHOLE_ROW {
+        code_bytes::<BITS>(NV * S::LANES)
     } else {
         batch.data_bytes
     };
@@ -590,7 +588,7 @@ unsafe fn add_rows<
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 unsafe fn store_sums<S: QuantSimd, const BITS: u32, const NV: usize>(
-    batch_pooling: Pooling,
+    pooling: Pooling,
     len: usize,
     acc: &mut [S::V; NV],
     mut acc_tail: S::V,
@@ -604,7 +602,7 @@ unsafe fn store_sums<S: QuantSimd, const BITS: u32, const NV: usize>(
         for v in (0..nv - nv % 2).step_by(2) {
             (acc[v], acc[v + 1]) = S::unpair_codes::<BITS>(acc[v], acc[v + 1]);
         }
-        if batch_pooling == Pooling::Mean && len > 0 {
+        if pooling == Pooling::Mean && len > 0 {
             let scale = S::splat(1.0 / len as f32);
             for a in acc.iter_mut().take(nv) {
                 *a = S::mul(*a, scale);
