@@ -361,7 +361,7 @@ fn plan_bag_rows(buffer: &[u8], limits: &[Limit], quick: bool, report: &Report) 
         // two wins differs by row size and from run to run, and choosing it from the one
         // figure of each measured at the start picked the slower one often enough to put
         // kernels at 1.5 times their "limit".
-        let mut limit_runs: Vec<(&Limit, Box<dyn FnMut(u64) -> f64>)> = match size {
+        let mut limit_runs: Vec<(&Limit, LimitRun<'_>)> = match size {
             TableSize::Large => gather_limits(limits, size.name(), case.table.row_bytes())
                 .map(|limit| (limit, gather_loop(limit, buffer, case.batch_len())))
                 .collect(),
@@ -434,16 +434,16 @@ fn plan_bag_rows(buffer: &[u8], limits: &[Limit], quick: bool, report: &Report) 
     }
 }
 
+/// A limit's loop for [`paired::paired`]: `run(n)` repeats it `n` times and returns the
+/// bytes (or operations) it did.
+type LimitRun<'a> = Box<dyn FnMut(u64) -> f64 + 'a>;
+
 /// The loop behind the large-table gather limit `limit` for [`paired::paired`]:
 /// [`limits::GatherLoop`] over the large table at the start of `buffer` (the rows
 /// [`limits::measure`] gathers from), at the limit's row size and prefetch, `chunk` rows
 /// per repetition, rotating through as many random positions as an [`IndexPool`] over the
 /// large table holds indices, so that its rows are no more often in cache than a kernel's.
-fn gather_loop<'a>(
-    limit: &Limit,
-    buffer: &'a [u8],
-    chunk: usize,
-) -> Box<dyn FnMut(u64) -> f64 + 'a> {
+fn gather_loop<'a>(limit: &Limit, buffer: &'a [u8], chunk: usize) -> LimitRun<'a> {
     let LimitKind::Gather {
         row_bytes,
         prefetch,
@@ -1082,7 +1082,7 @@ fn rate_against(
 /// `buffer`, the ones [`limits::measure`] read. `None` for out-of-cache limits, whose
 /// loops need to know the slice of work a sample is ([`gather_loop`]); the 1 GiB
 /// sequential read has none.
-fn limit_loop<'a>(limit: &'a Limit, buffer: &'a [u8]) -> Option<Box<dyn FnMut(u64) -> f64 + 'a>> {
+fn limit_loop<'a>(limit: &'a Limit, buffer: &'a [u8]) -> Option<LimitRun<'a>> {
     match limit.kind {
         LimitKind::SeqRead { bytes } if bytes <= limits::IN_CACHE_BYTES => {
             let bytes = &buffer[..bytes];
