@@ -623,7 +623,7 @@ unsafe fn store_sums<S: QuantSimd, const BITS: u32, const NV: usize>(
     unsafe {
         let g = S::code_group::<BITS>();
         for v in (0..nv - nv % g).step_by(g) {
-            let mut group = [acc_tail; MAX_GROUP];
+            let mut group = [S::zero(); MAX_GROUP];
             for (j, x) in group.iter_mut().enumerate().take(g) {
                 *x = acc[v + j];
             }

@@ -94,7 +94,7 @@ impl QuantSimd for Avx2 {
                 }
                 _ => {
                     group[0] = Self::load_codes::<BITS>(p);
-                    group[1] = Self::load_codes::<BITS>(p.add(8));
+                    group[1] = Self::load_codes::<BITS>(p.add(sls_quant::code_bytes::<BITS>(8)));
                 }
             }
             group
