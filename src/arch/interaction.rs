@@ -21,7 +21,9 @@
 //! output row. The transposes of the next block go into a second panel, spread over the
 //! current block's tiles.
 //!
-//! Lanes past the end of the batch repeat its last sample and are not stored.
+//! Lanes past the end of the batch repeat its last sample and are not stored. A last
+//! block of at most three eighths of the lanes (the whole batch, when it is that small)
+//! goes one sample at a time instead, the lanes across a row's pairs ([`single_sample`]).
 //!
 //! Where the time goes (AVX-512, F = 27, d = 128, B = 64 / 2048, medians of ratios to the
 //! in-process FMA peak in thread CPU time, load ~9; a "unit" is the triangle's FMAs at
@@ -144,8 +146,43 @@ pub(crate) unsafe fn interaction<S: Transpose, const G: usize>(
     // Aligned to whole cache lines: a vector load that straddles two lines costs about
     // twice as much, and the tiles load from the panels and the accumulators all the time.
     let skip = scratch.as_ptr().align_offset(MAX_LANES * 4).min(MAX_LANES);
-    let (mut panel, rest) = scratch[skip..floats].split_at_mut(panel_len);
+    let (panel, rest) = scratch[skip..floats].split_at_mut(panel_len);
     let (next_panel, acc) = rest.split_at_mut(panel_len);
+    // A last block of at most three eighths of the lanes costs less one sample at a time
+    // (see `single_sample`).
+    let tail = samples.len() % lanes;
+    let alone = if 8 * tail <= 3 * lanes { tail } else { 0 };
+    let blocks = samples.start..samples.end - alone;
+    // SAFETY: the caller's contract, for samples inside its range; a panel holds the
+    // transposed sample (`single_sample_len`).
+    unsafe {
+        if !blocks.is_empty() {
+            in_blocks::<S, G>(problem, out, blocks.clone(), panel, next_panel, acc);
+        }
+        for b in blocks.end..samples.end {
+            single_sample::<S>(problem, out, b, panel);
+        }
+    }
+    SCRATCH.set(scratch);
+}
+
+/// [`interaction`] over `samples` in blocks of `LANES`, the last one possibly partial, in
+/// the scratch `panel`, `next_panel` and `acc`.
+///
+/// # Safety
+///
+/// As [`interaction`], with the scratch parts of [`scratch_parts`] at `S::LANES` lanes,
+/// each aligned to whole cache lines.
+#[inline(always)]
+unsafe fn in_blocks<'s, S: Transpose, const G: usize>(
+    problem: &InteractionProblem<'_>,
+    out: &mut Output<'_>,
+    samples: Range<usize>,
+    mut panel: &'s mut [f32],
+    next_panel: &'s mut [f32],
+    acc: &mut [f32],
+) {
+    let lanes = S::LANES;
     let mut next = NextBlock::new(problem, lanes, G, S::MAX_PER_TILE, next_panel);
     let mut b0 = samples.start;
     let first = (samples.end - b0).min(lanes);
@@ -181,7 +218,6 @@ pub(crate) unsafe fn interaction<S: Transpose, const G: usize>(
         std::mem::swap(&mut panel, &mut next.panel);
         b0 += n;
     }
-    SCRATCH.set(scratch);
 }
 
 thread_local! {
@@ -607,30 +643,45 @@ unsafe fn write_rows_as<S: Transpose, const OUT: u8>(
         p0 += lanes;
     }
     for s in 0..n {
-        let (src, start) = problem.vector(b0 + s, 0);
-        // SAFETY: the dense vector holds `d` elements from `start`; the row `row_len`
-        // elements from `row(s)`; the CPU runs `S`.
-        unsafe {
-            match src {
-                Vectors::F32(v) => {
-                    copy_widened::<S, ROW_F32, OUT>(v.as_ptr().cast(), start, d, row(s))
-                }
-                Vectors::Bf16(v) => {
-                    copy_widened::<S, ROW_BF16, OUT>(v.as_ptr().cast(), start, d, row(s))
-                }
+        // SAFETY: sample `b0 + s` is in the batch and its row at `row(s)`; the CPU runs `S`.
+        unsafe { write_dense_and_padding::<S, OUT>(problem, b0 + s, row(s)) };
+    }
+}
+
+/// Writes the dense vector of sample `b` at the start of its output row `row` (of type
+/// `OUT`), and the zeros after its triangle.
+///
+/// # Safety
+///
+/// The CPU runs `S`; `b < B`; `row` is where sample `b`'s output row starts, with
+/// `row_len` writable elements (`problem` comes from `InteractionProblem::new` with the
+/// output's length).
+#[inline(always)]
+unsafe fn write_dense_and_padding<S: Simd, const OUT: u8>(
+    problem: &InteractionProblem<'_>,
+    b: usize,
+    row: *mut u8,
+) {
+    let (lanes, d) = (S::LANES, problem.dim);
+    let (src, start) = problem.vector(b, 0);
+    // SAFETY: the dense vector holds `d` elements from `start`; the row `row_len ≥ d +
+    // pairs` elements from `row`; the CPU runs `S`.
+    unsafe {
+        match src {
+            Vectors::F32(v) => copy_widened::<S, ROW_F32, OUT>(v.as_ptr().cast(), start, d, row),
+            Vectors::Bf16(v) => copy_widened::<S, ROW_BF16, OUT>(v.as_ptr().cast(), start, d, row),
+        }
+        let zero = S::zero();
+        let mut at = d + problem.pairs;
+        while at < problem.row_len {
+            let m = lanes.min(problem.row_len - at);
+            let p = row.add(at * elem_bytes(OUT));
+            if m == lanes {
+                S::store::<OUT>(p, zero);
+            } else {
+                S::store_part::<OUT>(p, zero, m);
             }
-            let zero = S::zero();
-            let mut at = d + pairs;
-            while at < problem.row_len {
-                let m = lanes.min(problem.row_len - at);
-                let p = row(s).add(at * elem_bytes(OUT));
-                if m == lanes {
-                    S::store::<OUT>(p, zero);
-                } else {
-                    S::store_part::<OUT>(p, zero, m);
-                }
-                at += lanes;
-            }
+            at += lanes;
         }
     }
 }
@@ -665,5 +716,185 @@ unsafe fn copy_widened<S: Simd, const FMT: u8, const OUT: u8>(
             }
         }
         at += lanes;
+    }
+}
+
+/// Rows `i` of the triangle per tile of [`single_tile`], and the most vectors of columns
+/// `j` it takes at once: `4 × 3` accumulators, the 3 column vectors and one broadcast fill
+/// the 16 vector registers of AVX2. Rows whose pairs fit one vector go eight at a time, so
+/// that eight independent chains keep both FMA pipes busy.
+const SINGLE_ROWS: usize = 4;
+const SINGLE_COLS: usize = 3;
+const SINGLE_ROWS_NARROW: usize = 8;
+
+/// Computes sample `b` on its own, its pairs across the lanes instead of samples, for a
+/// block that would leave most lanes empty (a block costs as much as a full one whatever
+/// its samples): its vectors are transposed into `vt` (element `k` of every
+/// vector `f`, `vt[k · W + f]` with `W = F` rounded up to whole vectors), so that lane `j`
+/// of a vector loaded at `vt[k · W + j0]` is element `k` of vector `j0 + j`, and row `i`
+/// takes `fma(v[i][k], that, acc)` for `k` in order from +0.0 with `v[i][k]` broadcast:
+/// the reference's chain in every lane. The lanes past a row's last pair are computed and
+/// not stored.
+///
+/// Zen 3, AVX2, F = 27, d = 128, against blocks only (paired in one process, medians):
+/// B = 1 3.5x, 2 1.7x, 3 1.16x, 9 (a block and one sample) 1.5x; at d = 64, B = 1 2.9x,
+/// 3 1.09x. At B = 4 the two ways cost the same, hence three eighths of the lanes.
+///
+/// # Safety
+///
+/// The CPU runs `S`; `problem` comes from `InteractionProblem::new` with `out`'s length;
+/// `b < B`; `vt` holds `d · W` elements ([`scratch_parts`]' panel does).
+#[inline(always)]
+unsafe fn single_sample<S: Transpose>(
+    problem: &InteractionProblem<'_>,
+    out: &mut Output<'_>,
+    b: usize,
+    vt: &mut [f32],
+) {
+    // SAFETY: the caller's contract; each buffer is the output's.
+    unsafe {
+        match out {
+            Output::F32(o) => single_sample_as::<S, OUT_F32>(problem, o.as_mut_ptr().cast(), b, vt),
+            Output::F16(o) => single_sample_as::<S, OUT_F16>(problem, o.as_mut_ptr().cast(), b, vt),
+            Output::Bf16(o) => {
+                single_sample_as::<S, OUT_BF16>(problem, o.as_mut_ptr().cast(), b, vt)
+            }
+        }
+    }
+}
+
+/// [`single_sample`] into an output of type `OUT` at `out`.
+///
+/// # Safety
+///
+/// As [`single_sample`], with `out` the output buffer's start.
+#[inline(always)]
+unsafe fn single_sample_as<S: Transpose, const OUT: u8>(
+    problem: &InteractionProblem<'_>,
+    out: *mut u8,
+    b: usize,
+    vt: &mut [f32],
+) {
+    let (lanes, f_count, d) = (S::LANES, problem.features, problem.dim);
+    let width = f_count.next_multiple_of(lanes);
+    for f0 in (0..f_count).step_by(lanes) {
+        // Where each of the group's vectors starts, and whether it is bf16.
+        let sources: [(*const u8, bool); MAX_LANES] = std::array::from_fn(|q| {
+            if f0 + q >= f_count {
+                return (std::ptr::null(), false);
+            }
+            match problem.vector(b, f0 + q) {
+                (Vectors::F32(x), start) => (x.as_ptr().wrapping_add(start).cast(), false),
+                (Vectors::Bf16(x), start) => (x.as_ptr().wrapping_add(start).cast(), true),
+            }
+        });
+        for k0 in (0..d).step_by(lanes) {
+            let m = lanes.min(d - k0);
+            // SAFETY: vector `f < F` of sample `b` holds `d > k0` elements from its start
+            // (the problem's checks); `vt` holds `d · W` elements, and `k0 + c < d`, `f0 +
+            // LANES ≤ W`; the CPU runs `S`.
+            unsafe {
+                let mut r = [S::zero(); MAX_LANES];
+                let at = Rows {
+                    start: k0,
+                    stride: 0,
+                    n: 1,
+                };
+                for (v, &(p, bf16)) in r[..lanes].iter_mut().zip(&sources).take(f_count - f0) {
+                    *v = if bf16 {
+                        load_lane::<S, ROW_BF16>(p, at, 0, m)
+                    } else {
+                        load_lane::<S, ROW_F32>(p, at, 0, m)
+                    };
+                }
+                S::transpose(&mut r);
+                for (c, &v) in r[..m].iter().enumerate() {
+                    let at = (k0 + c) * width + f0;
+                    S::store::<ROW_F32>(vt.as_mut_ptr().add(at).cast(), v);
+                }
+            }
+        }
+    }
+    let row = out.wrapping_add(b * problem.out_stride * elem_bytes(OUT));
+    // Row 0 has no pairs without the diagonal.
+    let mut i0 = usize::from(!problem.diagonal);
+    while i0 < f_count {
+        let last = |rows: usize| (i0 + rows).min(f_count) - 1;
+        // SAFETY (both): `vt` holds the transposed sample; a tile stores only pairs of rows
+        // `i0 ..= last < F` in sample `b`'s row; the CPU runs `S`.
+        if problem.triangle_row_len(last(SINGLE_ROWS_NARROW)) <= lanes {
+            unsafe { single_tile::<S, OUT, SINGLE_ROWS_NARROW, 1>(problem, vt, i0, 0, row) };
+            i0 += SINGLE_ROWS_NARROW;
+            continue;
+        }
+        let vectors = problem.triangle_row_len(last(SINGLE_ROWS)).div_ceil(lanes);
+        for c0 in (0..vectors).step_by(SINGLE_COLS) {
+            unsafe {
+                match (vectors - c0).min(SINGLE_COLS) {
+                    1 => single_tile::<S, OUT, SINGLE_ROWS, 1>(problem, vt, i0, c0, row),
+                    2 => single_tile::<S, OUT, SINGLE_ROWS, 2>(problem, vt, i0, c0, row),
+                    _ => single_tile::<S, OUT, SINGLE_ROWS, SINGLE_COLS>(problem, vt, i0, c0, row),
+                }
+            }
+        }
+        i0 += SINGLE_ROWS;
+    }
+    // SAFETY: sample `b` is in the batch and its row starts at `row`; the CPU runs `S`.
+    unsafe { write_dense_and_padding::<S, OUT>(problem, b, row) };
+}
+
+/// The pairs of rows `i0 .. i0 + R` (those below `F`) with columns `j` in vectors `c0 ..
+/// c0 + C` of the transposed sample `vt`, stored as `OUT` in the output row at `row`. Rows
+/// past `F − 1` repeat it and are not stored.
+///
+/// # Safety
+///
+/// As [`single_sample_as`], with `vt` holding the transposed sample, `i0 < F`, and `row`
+/// sample `b`'s output row.
+#[inline(always)]
+unsafe fn single_tile<S: Simd, const OUT: u8, const R: usize, const C: usize>(
+    problem: &InteractionProblem<'_>,
+    vt: &[f32],
+    i0: usize,
+    c0: usize,
+    row: *mut u8,
+) {
+    let (lanes, f_count) = (S::LANES, problem.features);
+    let width = f_count.next_multiple_of(lanes);
+    let rows: [usize; R] = std::array::from_fn(|r| (i0 + r).min(f_count - 1));
+    // SAFETY: every load is inside `vt`'s `d · W` elements (`(c0 + C) · LANES ≤ W`: the
+    // vectors cover the pairs of the group's last row, `≤ F`); every store writes pairs of
+    // row `i < F`, `j0 + m ≤` the row's length, so inside the output row; the CPU runs `S`.
+    unsafe {
+        let mut a = [[S::zero(); C]; R];
+        for line in vt.chunks_exact(width).take(problem.dim) {
+            let p = line.as_ptr();
+            let y: [S::V; C] =
+                std::array::from_fn(|c| S::load::<ROW_F32>(p.add((c0 + c) * lanes).cast()));
+            for (a_r, &i) in a.iter_mut().zip(&rows) {
+                let x = S::splat(*p.add(i));
+                for (a_rc, &y_c) in a_r.iter_mut().zip(&y) {
+                    *a_rc = S::fma(x, y_c, *a_rc);
+                }
+            }
+        }
+        for (r, a_r) in a.iter().enumerate().take(f_count - i0) {
+            let i = i0 + r;
+            let len = problem.triangle_row_len(i);
+            let at = problem.dim + problem.triangle_row_start(i);
+            for (c, &v) in a_r.iter().enumerate() {
+                let j0 = (c0 + c) * lanes;
+                if j0 >= len {
+                    break;
+                }
+                let m = lanes.min(len - j0);
+                let p = row.add((at + j0) * elem_bytes(OUT));
+                if m == lanes {
+                    S::store::<OUT>(p, v);
+                } else {
+                    S::store_part::<OUT>(p, v, m);
+                }
+            }
+        }
     }
 }
