@@ -153,8 +153,8 @@ pub(crate) unsafe fn interaction<S: Transpose, const G: usize>(
     let tail = samples.len() % lanes;
     let alone = if 8 * tail <= 3 * lanes { tail } else { 0 };
     let blocks = samples.start..samples.end - alone;
-    // SAFETY: the caller's contract, for samples inside its range; a panel holds the
-    // transposed sample (`single_sample_len`).
+    // SAFETY: the caller's contract, for samples inside its range; a panel's `F · d` (`d`
+    // padded to `KC`) · LANES elements hold a transposed sample's `d · W`.
     unsafe {
         if !blocks.is_empty() {
             in_blocks::<S, G>(problem, out, blocks.clone(), panel, next_panel, acc);
