@@ -56,6 +56,21 @@
 //! (B = 64) the prefetches cost a fifth; the first transposes' halves loaded by 128 bits
 //! into both halves of a vector (16 shuffles, not 24: 1.00 / 1.01). (The parts alone:
 //! one run each, skipping the others.)
+//!
+//! Later, same machine and method, B = 2048 / 64 at d = 128 (the skips paired against the
+//! whole kernel, so their ratios are how much faster it runs without that part): without
+//! the transposes after the first block 1.9-1.96 / 1.4-1.5, without the output rows 1.11 /
+//! 1.1. So at B = 2048 the transposes take about half of a 5.5 ms batch: they read its 28
+//! MiB of input at about 10 GB/s, where one sequential stream reads 15.5 GB/s in the same
+//! `report` run, and bf16 inputs (half the bytes) lift the kernel from 0.33 to 0.36 of peak
+//! there. Tried, none faster beyond the noise, against the same build: one transpose inside
+//! every tile's loop after every 8, 16 or 32 elements instead of two before each tile
+//! (0.89, 0.90, 0.97-0.99 at B = 2048); tiles of 4 rows × 3 columns with the rows' own
+//! triangle as a tile of its own and the column vectors loaded first (0.94-0.97 /
+//! 0.96-0.97, where 3 × 3 tiles with that order read 0.96-1.00 / 0.97-0.99; 0.83-0.85 /
+//! 0.69-0.71 with the row vectors loaded first, which spills); a `prefetcht0` of each
+//! lane's stream 512, 1024 or 2048 bytes ahead only in the transposes after the tiles,
+//! where no tile's panel can be evicted (1.02-1.03, 0.96-0.98, 0.95 / 0.94 at 1024).
 
 use std::cell::Cell;
 use std::ops::Range;
