@@ -812,18 +812,26 @@ fn i64_row(entry: &Entry, buffer: &[u8], limits: &[Limit], quick: bool) -> Kerne
 }
 
 /// GFLOPS of the triangle (2 · d per dot product) at F = 27, every batch and dimension, f32
-/// and bf16 inputs (the Scalar reference only at the small batches), against the f32 FMA
-/// peak of the highest level that has one.
+/// and bf16 inputs in one block, and f32 inputs in `F − 1` separate buffers (those rows
+/// carry the shape key `layout` = `separate`; the others are the block layout), the Scalar
+/// reference only at the small batches, against the f32 FMA peak of the highest level that
+/// has one.
 fn interaction_rows(entry: &Entry, buffer: &[u8], limits: &[Limit], quick: bool) -> Vec<KernelRow> {
+    use interaction::Layout;
     let peak = best_fma_peak(limits);
     let mut rows = Vec::new();
-    for bf16_input in [false, true] {
+    for (bf16_input, layout) in [
+        (false, Layout::Block),
+        (true, Layout::Block),
+        (false, Layout::Separate),
+    ] {
         for dim in interaction::DIMS {
             for batch in interaction::BATCHES {
                 if entry.isa == Isa::Scalar && batch > 64 {
                     continue;
                 }
-                let case = interaction::InteractionCase::new(batch, dim, bf16_input);
+                let case =
+                    interaction::InteractionCase::with_layout(batch, dim, bf16_input, layout);
                 let mut out = vec![0f32; case.out_len()];
                 let rated = rate_against(peak, buffer, quick, case.flops(), || {
                     case.run(entry, &mut out)
@@ -835,11 +843,14 @@ fn interaction_rows(entry: &Entry, buffer: &[u8], limits: &[Limit], quick: bool)
                     value: rated.value,
                     unit: "GFLOPS",
                     format: case.format().to_owned(),
-                    shape: vec![
+                    shape: [
                         ("b", json!(batch)),
                         ("f", json!(interaction::FEATURES)),
                         ("dim", json!(dim)),
-                    ],
+                    ]
+                    .into_iter()
+                    .chain((layout == Layout::Separate).then(|| ("layout", json!(layout.name()))))
+                    .collect(),
                     limit: peak.map_or_else(|| "f32_fma_peak".to_owned(), |p| p.name.clone()),
                     limit_value: rated.limit_value,
                     method: rated.method,

@@ -55,6 +55,15 @@ impl Vectors<'_> {
         self.len() == 0
     }
 
+    /// Where the buffer starts, and the bytes of one element.
+    #[inline]
+    pub(crate) fn bytes(&self) -> (*const u8, usize) {
+        match self {
+            Vectors::F32(s) => (s.as_ptr().cast(), 4),
+            Vectors::Bf16(s) => (s.as_ptr().cast(), 2),
+        }
+    }
+
     /// Writes `dst.len()` elements starting at element `start`, widened exactly to f32,
     /// into `dst`. Panics if they are out of range (callers have validated them).
     #[inline]

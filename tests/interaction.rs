@@ -271,6 +271,53 @@ fn matches_full_gram_then_gather_on_every_level() {
     }
 }
 
+/// Past 4 MiB of input the kernels prefetch the vectors whose samples lie `d` apart (the
+/// separate layout's): the same bits as the reference there, on every level, with a
+/// partial last block.
+#[test]
+fn large_separate_input_matches_the_reference_on_every_level() {
+    let (batch, features, dim) = (325, 27, 128);
+    assert!(
+        batch * features * dim * 4 > 4 << 20,
+        "the input crosses 4 MiB"
+    );
+    let dense: Vec<f32> = (0..batch * dim)
+        .map(|i| ((i * 37 % 23) as f32 - 11.0) * 0.37)
+        .collect();
+    let tables: Vec<Vec<f32>> = (0..features - 1)
+        .map(|e| {
+            (0..batch * dim)
+                .map(|i| ((i * 53 % 29 + e) as f32 - 14.0) * 0.11)
+                .collect()
+        })
+        .collect();
+    let separate: Vec<Vectors<'_>> = tables.iter().map(|t| Vectors::F32(t)).collect();
+    let options = InteractionOptions::new(batch, features, dim);
+    let out_len = batch * (dim + features * (features - 1) / 2);
+    let expected = run_f32(
+        &dense,
+        Embeddings::Separate(&separate),
+        &options,
+        out_len,
+        0.0,
+    )
+    .unwrap();
+    for &isa in Isa::available() {
+        let mut out = vec![f32::NAN; out_len];
+        lowp::interaction(
+            Vectors::F32(&dense),
+            Embeddings::Separate(&separate),
+            &InteractionOptions {
+                isa: Some(isa),
+                ..options
+            },
+            Output::F32(&mut out),
+        )
+        .unwrap();
+        assert_eq!(out.map_bits(), expected.map_bits(), "{isa}");
+    }
+}
+
 #[test]
 fn bad_inputs_give_exact_errors() {
     let dense = [0f32; 6];
