@@ -149,17 +149,20 @@ impl InteractionCase {
     }
 
     /// Calls `f` with the embeddings as the case's layout passes them. (A closure: the
-    /// separate layout's views are built per call, a vector of `F − 1` slices.)
+    /// separate layout's `F − 1` views are built per call, in an array on the stack, so
+    /// the timed calls allocate nothing.)
     fn with_embeddings<R>(&self, f: impl FnOnce(Embeddings<'_>) -> R) -> R {
         match (&self.inputs, self.layout) {
             (Inputs::F32 { emb, .. }, Layout::Block) => f(Embeddings::Block(Vectors::F32(emb))),
             (Inputs::Bf16 { emb, .. }, Layout::Block) => f(Embeddings::Block(Vectors::Bf16(emb))),
             (Inputs::F32 { tables, .. }, Layout::Separate) => {
-                let views: Vec<Vectors<'_>> = tables.iter().map(|t| Vectors::F32(t)).collect();
+                let views: [Vectors<'_>; FEATURES - 1] =
+                    std::array::from_fn(|e| Vectors::F32(&tables[e]));
                 f(Embeddings::Separate(&views))
             }
             (Inputs::Bf16 { tables, .. }, Layout::Separate) => {
-                let views: Vec<Vectors<'_>> = tables.iter().map(|t| Vectors::Bf16(t)).collect();
+                let views: [Vectors<'_>; FEATURES - 1] =
+                    std::array::from_fn(|e| Vectors::Bf16(&tables[e]));
                 f(Embeddings::Separate(&views))
             }
         }
